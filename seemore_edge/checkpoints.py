@@ -1,0 +1,129 @@
+"""Building, saving and loading SeemoRe models: ours (safetensors + JSON card) and the authors' ``.pth`` files.
+
+A checkpoint carries no trust: preset and scale are read off the tensor shapes, and the first name or shape that does
+not fit is reported, so a wrong file fails with a sentence instead of a stack trace.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .errors import UserError
+from .imageio import atomic_write
+from .model import SeemoRe
+from .presets import PRESETS, check_scale, get_preset
+
+ROUTINGS = ("dynamic",)
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+def build_model(preset: str = "T", scale: int = 4, routing: str = "dynamic") -> SeemoRe:
+    """A freshly initialised SeemoRe (``routing="dynamic"``: per-image top-1 routing, as in the paper)."""
+    if routing not in ROUTINGS:
+        raise ValueError(f"unknown routing {routing!r}; available: {', '.join(ROUTINGS)}")
+    return SeemoRe(get_preset(preset), check_scale(scale))
+
+
+def card_path(weights: Path) -> Path:
+    return weights.with_suffix(".json")
+
+
+def infer_config(state: dict[str, torch.Tensor]) -> tuple[str, int]:
+    """(preset, scale) from the shapes of a state dict in the authors' layout."""
+    try:
+        channels = state["conv_1.weight"].shape[0]
+        up = state["upsampler.0.weight"].shape[0]
+    except KeyError as e:
+        raise UserError(f"not a SeemoRe checkpoint: tensor {e.args[0]} is missing") from None
+    groups = len({int(m.group(1)) for k in state if (m := re.match(r"body\.(\d+)\.", k))})
+    scale = int(round(math.sqrt(up / 3)))
+    if 3 * scale * scale != up or scale not in (2, 3, 4):
+        raise UserError(f"upsampler.0.weight has {up} output channels, which is no scale of 2, 3 or 4 (3*s*s)")
+    for name, p in PRESETS.items():
+        if (p.groups, p.channels) == (groups, channels):
+            return name, scale
+    raise UserError(f"no preset has {groups} residual groups of {channels} channels")
+
+
+def _read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    if not path.is_file():
+        raise UserError(f"{path}: no such checkpoint")
+    if path.suffix == ".safetensors":
+        try:
+            state = load_file(path)
+        except Exception as e:  # safetensors raises its own error types for bad headers
+            raise UserError(f"{path}: not a readable safetensors file ({e})") from None
+        card = json.loads(card_path(path).read_text()) if card_path(path).is_file() else {}
+        return state, card
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise UserError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__})") from None
+    if isinstance(obj, dict) and isinstance(obj.get("params"), dict):
+        obj = obj["params"]
+    elif isinstance(obj, dict) and isinstance(obj.get("params_ema"), dict):
+        obj = obj["params_ema"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise UserError(f"{path}: expected a state dict or {{'params': state_dict}}")
+    return obj, {}
+
+
+def load_state(model: SeemoRe, state: dict[str, torch.Tensor], source: str) -> None:
+    """Copy ``state`` into ``model`` after checking every name and shape; the first mismatch is the error."""
+    expected = model.state_dict()
+    for key, value in expected.items():
+        if key not in state:
+            raise UserError(f"{source}: tensor {key} is missing")
+        if tuple(state[key].shape) != tuple(value.shape):
+            raise UserError(f"{source}: {key} has shape {tuple(state[key].shape)}, "
+                            f"{model.preset.name} x{model.scale} needs {tuple(value.shape)}")
+    extra = sorted(set(state) - set(expected))
+    if extra:
+        raise UserError(f"{source}: unexpected tensor {extra[0]}")
+    model.load_state_dict(state, strict=True)
+
+
+def load_model(path: str | Path, scale: int | None = None, preset: str | None = None) -> SeemoRe:
+    """A model in eval mode from our safetensors checkpoint or the authors' ``.pth``.
+
+    ``scale``/``preset``, when given, are what the caller needs; a checkpoint made for another is an error.
+    """
+    path = Path(path)
+    state, card = _read_state(path)
+    found_preset, found_scale = infer_config(state)
+    if scale is not None and scale != found_scale:
+        raise UserError(f"{path}: checkpoint is for x{found_scale}, but x{scale} was asked for")
+    if preset is not None and get_preset(preset).name != found_preset:
+        raise UserError(f"{path}: checkpoint is SeemoRe-{found_preset}, but preset {preset} was asked for")
+    model = build_model(found_preset, found_scale, card.get("routing", "dynamic"))
+    load_state(model, state, str(path))
+    model.card = card
+    return model.eval()
+
+
+def save_model(model: SeemoRe, path: str | Path, card: dict) -> None:
+    """Weights as safetensors and a card beside them (``<name>.json``), each written atomically."""
+    path = Path(path)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    full = {"preset": model.preset.name, "scale": model.scale, "routing": "dynamic",
+            "params": sum(p.numel() for p in model.parameters()), **card}
+    atomic_write(path, lambda tmp: save_file(state, tmp))
+    atomic_write(card_path(path), lambda tmp: Path(tmp).write_text(json.dumps(full, indent=1) + "\n"))
+
+
+def shipped_weights() -> dict[str, Path]:
+    """Names of the weights that come with the package (``T-x4`` ...) and their files."""
+    return {p.stem: p for p in sorted(WEIGHTS_DIR.glob("*.safetensors"))}
+
+
+def resolve_weights(name: str) -> Path:
+    found = shipped_weights()
+    if name not in found:
+        listed = ", ".join(found) or "none yet"
+        raise UserError(f"no shipped weights named {name!r} (available: {listed})")
+    return found[name]

@@ -1,0 +1,46 @@
+"""``python -m seemore_edge.evaluate``: PSNR/SSIM (Y, MATLAB protocol) of bicubic or a model on benchmark sets."""
+from __future__ import annotations
+
+import argparse
+
+from . import cli
+from .datasets import DEFAULT_SETS, SAMPLES, data_root
+from .evaluation import bicubic_upscaler, evaluate_sets, format_table, model_upscaler
+from .presets import check_scale
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m seemore_edge.evaluate", description=__doc__)
+    what = ap.add_mutually_exclusive_group(required=True)
+    what.add_argument("--method", choices=["bicubic"], help="a classical baseline")
+    what.add_argument("--checkpoint", type=cli.Path, help="our .safetensors checkpoint or the authors' .pth")
+    what.add_argument("--weights", help="a shipped model by name, e.g. T-x4")
+    ap.add_argument("--scale", type=int, default=4)
+    ap.add_argument("--sets",
+                    help=f"comma-separated set names under the data root (default {','.join(DEFAULT_SETS)}); "
+                         f"'{SAMPLES}' is scikit-image's bundled photos, used when there is no data root")
+    ap.add_argument("--data-root", help="folder holding <Set>/HR/*.png (default: $SEEMORE_DATA)")
+    ap.add_argument("--json", type=cli.Path, help="write the figures here")
+    args = ap.parse_args(argv)
+
+    scale = check_scale(args.scale)
+    cli.check_json_target(args.json)
+    root = data_root(args.data_root)
+    if args.sets:
+        sets = [s for s in args.sets.split(",") if s]
+    else:
+        sets = list(DEFAULT_SETS) if root is not None else [SAMPLES]
+    if args.method:
+        upscale, label = bicubic_upscaler(scale), "bicubic"
+    else:
+        model = cli.model_from_args(args, scale)
+        upscale, label = model_upscaler(model), str(args.checkpoint or args.weights)
+    result = evaluate_sets(upscale, root, sets, scale)
+    result["method"] = label
+    print(format_table(result, label))
+    cli.write_json(args.json, result)
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)

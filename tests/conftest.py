@@ -1,0 +1,52 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+GOLDEN = SHARED / "reference" / "golden"
+
+
+def _data_root() -> Path | None:
+    for p in (os.environ.get("SEEMORE_DATA"), SHARED / "datasets" / "benchmarks"):
+        if p and Path(p, "Set5", "HR").is_dir():
+            return Path(p)
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    root = _data_root()
+    if root is None:
+        pytest.skip("benchmark data not found: set SEEMORE_DATA to the folder holding Set5/Set14/BSD100")
+    return root
+
+
+@pytest.fixture(scope="session")
+def golden() -> Path:
+    if not GOLDEN.is_dir():
+        pytest.skip(f"golden files not found at {GOLDEN}")
+    return GOLDEN
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A seeded tiny x4 model saved in our format: every code path in milliseconds."""
+    from seemore_edge import build_model, save_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny-x4.safetensors"
+    save_model(build_model("tiny", 4), path, {"recipe": "random init for tests"})
+    return path
+
+
+def run_tool(module, argv, capsys):
+    """Run a command-line tool in-process; returns (exit status, stdout, stderr)."""
+    from seemore_edge import cli
+
+    with pytest.raises(SystemExit) as exc:
+        cli.run(module.main, argv)
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
