@@ -64,7 +64,13 @@ def check_writable(path: str | os.PathLike) -> Path:
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise UserError(f"{p}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+    try:  # try it for real: permission bits say nothing for root or on read-only mounts
+        fd, probe = tempfile.mkstemp(prefix=f".{p.name}.", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UserError(f"{p}: not writable ({e.strerror})") from None
+    if p.exists() and not os.access(p, os.W_OK):
         raise UserError(f"{p}: not writable")
     return p
 

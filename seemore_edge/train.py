@@ -143,6 +143,10 @@ def main(argv=None) -> int:
 
     def save() -> None:
         samplers = _gather_sampler_states(sampler.state(), world)
+        if world > 1:
+            drift = _replica_drift(model)
+            if main_proc:
+                _append(log_path, {"step": step, "replica_drift": drift})
         if not main_proc:
             return
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
@@ -208,6 +212,16 @@ def _any(flag: bool, world: int) -> bool:
     t = torch.tensor([int(flag)])
     dist.all_reduce(t)
     return bool(t.item())
+
+
+def _replica_drift(model: torch.nn.Module) -> float:
+    """Largest difference between any process's weights and rank 0's: DDP keeps it 0 unless something is broken."""
+    flat = torch.cat([p.detach().flatten().float() for p in model.parameters()])
+    ref = flat.clone()
+    dist.broadcast(ref, 0)
+    drift = (flat - ref).abs().max()
+    dist.all_reduce(drift, op=dist.ReduceOp.MAX)
+    return float(drift)
 
 
 def _gather_sampler_states(state: dict, world: int) -> list[dict]:
