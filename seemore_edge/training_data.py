@@ -1,8 +1,9 @@
 """Training patches: random HR crops, the same augmentation for all, LR made by our MATLAB bicubic.
 
 The LR side is computed from each augmented HR crop (not read from disk) so that training sees exactly the degradation
-the benchmarks use. The sampler owns its random generator, whose state goes into every checkpoint: a resumed run draws
-the same patches an uninterrupted one would have drawn.
+the benchmarks use. The batch of step i is drawn from a generator seeded by (seed, process rank, i): a resumed run draws
+the same patches an uninterrupted one would have drawn, with no sampler state to save, and DataLoader workers can make
+any step's batch ahead of time without coordinating.
 """
 from __future__ import annotations
 
@@ -35,31 +36,29 @@ def load_train_images(folder: Path | None, min_size: int) -> list[np.ndarray]:
     return usable
 
 
-class PatchSampler:
-    def __init__(self, images: list[np.ndarray], scale: int, patch: int, seed: int):
-        self.images, self.scale, self.patch = images, scale, patch
-        self.rng = np.random.default_rng(seed)
+class PatchBatches(torch.utils.data.Dataset):
+    """Item i is the (LR, HR) float batch of training step i, NCHW in [0, 1]."""
 
-    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+    def __init__(self, images: list[np.ndarray], scale: int, patch: int, batch: int, seed: tuple[int, ...]):
+        self.images, self.scale, self.patch, self.batch, self.seed = images, scale, patch, batch, seed
+
+    def __len__(self) -> int:
+        return 2 ** 62
+
+    def _crop(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         size = self.patch * self.scale
-        im = self.images[self.rng.integers(len(self.images))]
-        y = self.rng.integers(im.shape[0] - size + 1)
-        x = self.rng.integers(im.shape[1] - size + 1)
+        im = self.images[rng.integers(len(self.images))]
+        y, x = rng.integers(im.shape[0] - size + 1), rng.integers(im.shape[1] - size + 1)
         hr = im[y:y + size, x:x + size]
-        if self.rng.random() < 0.5:
+        if rng.random() < 0.5:
             hr = hr[:, ::-1]
-        if self.rng.random() < 0.5:
+        if rng.random() < 0.5:
             hr = hr[::-1]
-        hr = np.ascontiguousarray(np.rot90(hr, self.rng.integers(4)))
+        hr = np.ascontiguousarray(np.rot90(hr, rng.integers(4)))
         return imresize(hr, 1 / self.scale), hr
 
-    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        lrs, hrs = zip(*(self.sample() for _ in range(n)))
+    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng((*self.seed, step))
+        lrs, hrs = zip(*(self._crop(rng) for _ in range(self.batch)))
         def to_t(a): return torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float().div_(255.0)
         return to_t(lrs), to_t(hrs)
-
-    def state(self) -> dict:
-        return self.rng.bit_generator.state
-
-    def load_state(self, state: dict) -> None:
-        self.rng.bit_generator.state = state

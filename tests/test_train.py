@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from seemore_edge import load_model, train
 from tests.conftest import REPO, run_tool
 
@@ -34,21 +36,22 @@ def test_tiny_training_run(tmp_path, capsys, monkeypatch):
     assert code == 2 and "not a folder" in err
 
 
-def test_interrupted_run_resumes_exactly(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_interrupted_run_resumes_exactly(tmp_path, capsys, monkeypatch, workers):
     monkeypatch.delenv("SEEMORE_DATA", raising=False)
-    args = TINY + ["--iters", "40", "--val-every", "1000", "--ckpt-every", "1000"]
+    args = TINY + ["--iters", "40", "--val-every", "1000", "--ckpt-every", "1000", "--workers", workers]
     code, _, _ = run_tool(train, args + ["--out", str(tmp_path / "straight")], capsys)
     assert code == 0
     cut = tmp_path / "cut"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("SEEMORE_DATA", None)
     proc = subprocess.Popen([sys.executable, "-m", "seemore_edge.train", *args, "--out", str(cut)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
     log = cut / "log.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and not (log.exists() and len(log.read_text().splitlines()) >= 3):
         time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C does: the whole process group, data workers included
     stdout, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0 and "stopped at step" in stdout, stdout
     stopped = max(_losses(cut))
