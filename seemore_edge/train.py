@@ -124,13 +124,13 @@ def main(argv=None) -> int:
     images = load_train_images(args.train_dir, args.patch * scale)
     per_rank = args.batch // world
     batches = PatchBatches(images, scale, args.patch, per_rank, seed=(args.seed, rank))
-    step, best = 0, -1.0
+    step, best, wall = 0, -1.0, 0.0  # wall: seconds spent in this run's training loops, over all sessions
     if args.resume:
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        step, best = state["step"], state["best_psnr"]
+        step, best, wall = state["step"], state["best_psnr"], state.get("wall_s", 0.0)
         set_rng_states(state["rng"])
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     root = data_root(args.data_root)
@@ -141,6 +141,11 @@ def main(argv=None) -> int:
     stop = StopFlag()
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
 
+    t_start = time.perf_counter()
+
+    def wall_now() -> float:
+        return wall + time.perf_counter() - t_start
+
     def save() -> None:
         if world > 1:
             drift = _replica_drift(model)
@@ -149,7 +154,7 @@ def main(argv=None) -> int:
         if not main_proc:
             return
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                 "step": step, "best_psnr": best, "rng": rng_states(), "args": vars(args)}
+                 "step": step, "best_psnr": best, "wall_s": wall_now(), "rng": rng_states(), "args": vars(args)}
         atomic_write(ckpt, lambda tmp: torch.save(state, tmp))
 
     bar = tqdm(total=args.iters, initial=step, desc=f"train {args.preset} x{scale}", unit="it", disable=not main_proc)
@@ -176,7 +181,7 @@ def main(argv=None) -> int:
         if main_proc and (step % args.log_every == 0 or step == args.iters):
             now = time.perf_counter()
             rec = {"step": step, "loss": float(np.mean(losses)), "lr": sched.get_last_lr()[0],
-                   "it_s": len(losses) / (now - t_last), "losses": losses}
+                   "it_s": len(losses) / (now - t_last), "wall_s": round(wall_now(), 1), "losses": losses}
             _append(log_path, rec)
             last_loss, t_last, losses = rec["loss"], now, []
             bar.set_postfix(loss=f"{last_loss:.4f}", psnr=f"{last_psnr:.2f}")
@@ -188,7 +193,7 @@ def main(argv=None) -> int:
                 _append(log_path, {"step": step, "val": result["sets"]})
                 if last_psnr > best:
                     best = last_psnr
-                    save_model(model, out / "best.safetensors", _card(args, step, result, device, world))
+                    save_model(model, out / "best.safetensors", _card(args, step, result, device, world, wall_now()))
                 bar.set_postfix(loss=f"{last_loss:.4f}", psnr=f"{last_psnr:.2f}")
         if step % args.ckpt_every == 0 or step == args.iters or _any(stop.raised, world):
             save()
@@ -199,7 +204,7 @@ def main(argv=None) -> int:
                 break
     bar.close()
     if main_proc and step >= args.iters:
-        save_model(model, out / "final.safetensors", _card(args, step, None, device, world))
+        save_model(model, out / "final.safetensors", _card(args, step, None, device, world, wall_now()))
         plot_training(log_path, out / "curves.png")
         print(f"done: {step} iterations, best {val_sets[0]} PSNR {best:.2f} dB; weights in {out}")
     if world > 1:
@@ -231,13 +236,21 @@ def _replica_drift(model: torch.nn.Module) -> float:
     return float(drift)
 
 
-def _card(args, step: int, val: dict | None, device: torch.device, world: int) -> dict:
+def _hardware(device: torch.device, world: int) -> str:
+    if device.type == "cuda":
+        return f"{world} x {torch.cuda.get_device_name(device)}"
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "CPU") if Path("/proc/cpuinfo").exists() else "CPU"
+    return f"{world} process(es) x {torch.get_num_threads()} thread(s), {cpu} ({os.cpu_count()} cores)"
+
+
+def _card(args, step: int, val: dict | None, device: torch.device, world: int, wall: float) -> dict:
     return {"recipe": {"loss": "L1 + 0.1 FFT-L1", "optimizer": "Adam(1e-3, betas 0.9/0.99)",
                        "schedule": f"lr halved at {', '.join(str(int(m * args.iters)) for m in MILESTONES)}",
                        "iterations": args.iters, "batch": args.batch, "lr_patch": args.patch,
                        "train_dir": str(args.train_dir) if args.train_dir else "scikit-image sample photos",
                        "augmentation": "random crop, flips, 90-degree rotations; LR by MATLAB-style bicubic"},
-            "trained_steps": step, "hardware": f"{device.type} x{world}",
+            "trained_steps": step, "hardware": _hardware(device, world), "wall_time_s": round(wall),
             "validation": val["sets"] if val else None}
 
 
