@@ -18,19 +18,43 @@ from .imageio import atomic_write
 from .model import SeemoRe
 from .presets import PRESETS, check_scale, get_preset
 
-ROUTINGS = ("dynamic",)
+ROUTINGS = ("dynamic", "fixed")
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
-def build_model(preset: str = "T", scale: int = 4, routing: str = "dynamic") -> SeemoRe:
-    """A freshly initialised SeemoRe (``routing="dynamic"``: per-image top-1 routing, as in the paper)."""
+def build_model(preset: str = "T", scale: int = 4, routing: str = "dynamic",
+                experts: tuple[int, ...] | None = None) -> SeemoRe:
+    """A freshly initialised SeemoRe.
+
+    ``routing="dynamic"``: per-image top-1 routing, as in the paper. ``routing="fixed"``: the edge variant, each residual
+    group running the expert given in ``experts`` (default: the highest-rank expert everywhere, the costliest choice).
+    """
     if routing not in ROUTINGS:
         raise ValueError(f"unknown routing {routing!r}; available: {', '.join(ROUTINGS)}")
-    return SeemoRe(get_preset(preset), check_scale(scale))
+    p = get_preset(preset)
+    if routing == "fixed" and experts is None:
+        experts = (len(p.expert_ranks) - 1,) * p.groups
+    if routing == "dynamic" and experts is not None:
+        raise ValueError("experts are only given for routing='fixed'")
+    return SeemoRe(p, check_scale(scale), experts)
 
 
 def card_path(weights: Path) -> Path:
     return weights.with_suffix(".json")
+
+
+def infer_routing(state: dict[str, torch.Tensor], groups: int) -> tuple[int, ...] | None:
+    """None for a dynamic-routing state dict (it has routers); else the fixed expert index of each residual group."""
+    if any(".moe_layer.gate." in k for k in state):
+        return None
+    experts = []
+    for g in range(groups):
+        found = {int(m.group(1)) for k in state if (m := re.match(rf"body\.{g}\..*\.moe_layer\.experts\.(\d+)\.", k))}
+        if len(found) != 1:
+            raise UserError(f"residual group {g} has no router and {len(found)} experts; a fixed-routing "
+                            "checkpoint has exactly one")
+        experts.append(found.pop())
+    return tuple(experts)
 
 
 def infer_config(state: dict[str, torch.Tensor]) -> tuple[str, int]:
@@ -100,7 +124,8 @@ def load_model(path: str | Path, scale: int | None = None, preset: str | None = 
         raise UserError(f"{path}: checkpoint is for x{found_scale}, but x{scale} was asked for")
     if preset is not None and get_preset(preset).name != found_preset:
         raise UserError(f"{path}: checkpoint is SeemoRe-{found_preset}, but preset {preset} was asked for")
-    model = build_model(found_preset, found_scale, card.get("routing", "dynamic"))
+    experts = infer_routing(state, get_preset(found_preset).groups)
+    model = SeemoRe(get_preset(found_preset), found_scale, experts)
     load_state(model, state, str(path))
     model.card = card
     return model.eval()
@@ -110,7 +135,8 @@ def save_model(model: SeemoRe, path: str | Path, card: dict) -> None:
     """Weights as safetensors and a card beside them (``<name>.json``), each written atomically."""
     path = Path(path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    full = {"preset": model.preset.name, "scale": model.scale, "routing": "dynamic",
+    full = {"preset": model.preset.name, "scale": model.scale, "routing": model.routing,
+            **({"experts": list(model.experts)} if model.experts is not None else {}),
             "params": sum(p.numel() for p in model.parameters()), **card}
     atomic_write(path, lambda tmp: save_file(state, tmp))
     atomic_write(card_path(path), lambda tmp: Path(tmp).write_text(json.dumps(full, indent=1) + "\n"))

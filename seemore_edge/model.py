@@ -95,11 +95,12 @@ class MoELayer(nn.Module):
         self.experts = nn.ModuleList(Expert(channels, r) for r in ranks)
         self.gate = Router(channels, len(ranks))
         self.last_routes: torch.Tensor | None = None  # expert index per image of the latest forward
+        self.last_weights: torch.Tensor | None = None  # and its routing probability
 
     def forward(self, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         probs = self.gate(x)
         top_w, top_i = probs.max(dim=1)
-        self.last_routes = top_i.detach()
+        self.last_routes, self.last_weights = top_i.detach(), top_w.detach()
         if self.training:
             kept = torch.zeros_like(probs).scatter(1, top_i[:, None], top_w[:, None])
             out = x
@@ -115,10 +116,28 @@ class MoELayer(nn.Module):
         return out
 
 
+class FixedExpertLayer(nn.Module):
+    """The edge variant of MoELayer: one expert chosen ahead of time, no router, no data-dependent control flow.
+
+    The routing weight is a constant folded into the expert's last conv, so ``x + expert(x, k)`` is all that runs. The
+    expert keeps its index in the state dict (``experts.<i>.``), so a checkpoint says which expert each layer runs and
+    its tensors are a subset of the full model's.
+    """
+
+    def __init__(self, channels: int, ranks: tuple[int, ...], expert: int):
+        super().__init__()
+        self.index = expert
+        self.experts = nn.ModuleDict({str(expert): Expert(channels, ranks[expert])})
+
+    def forward(self, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        return x + self.experts[str(self.index)](x, k)
+
+
 class MoEBlock(nn.Module):
     """The MoRE block: a local view x and a multi-scale context view k, mixed by the low-rank experts."""
 
-    def __init__(self, channels: int, ranks: tuple[int, ...], recursion: int, shuffle: bool):
+    def __init__(self, channels: int, ranks: tuple[int, ...], recursion: int, shuffle: bool,
+                 fixed_expert: int | None = None):
         super().__init__()
         self.recursion = recursion
         self.shuffle = shuffle
@@ -127,7 +146,8 @@ class MoEBlock(nn.Module):
         self.agg_conv = nn.Sequential(depthwise(channels, (4, 4), stride=4), nn.GELU())
         self.conv = nn.Sequential(depthwise(channels, (3, 3), padding=(1, 1)), nn.Conv2d(channels, channels, 1))
         self.conv_2 = nn.Sequential(StripedConv(channels, 3), nn.GELU())
-        self.moe_layer = MoELayer(channels, ranks)
+        self.moe_layer = (MoELayer(channels, ranks) if fixed_expert is None
+                          else FixedExpertLayer(channels, ranks, fixed_expert))
         self.proj = nn.Conv2d(channels, channels, 1)
 
     def context(self, k: torch.Tensor) -> torch.Tensor:
@@ -179,10 +199,11 @@ class ExpertBlock(nn.Module):
 
 
 class ResGroup(nn.Module):
-    def __init__(self, p: Preset):
+    def __init__(self, p: Preset, fixed_expert: int | None = None):
         super().__init__()
         c = p.channels
-        self.local_block = ExpertBlock(c, MoEBlock(c, p.expert_ranks, p.recursion, p.channel_shuffle))  # RME
+        self.local_block = ExpertBlock(c, MoEBlock(c, p.expert_ranks, p.recursion, p.channel_shuffle,
+                                                   fixed_expert))  # RME
         self.global_block = ExpertBlock(c, StripedConvFormer(c, p.striped_kernel))  # SME
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -190,16 +211,26 @@ class ResGroup(nn.Module):
 
 
 class SeemoRe(nn.Module):
-    """Input and output are RGB in [0, 1], NCHW; the output is ``scale`` times larger."""
+    """Input and output are RGB in [0, 1], NCHW; the output is ``scale`` times larger.
 
-    def __init__(self, preset: Preset, scale: int):
+    ``experts=None`` routes dynamically (the paper); a tuple gives the fixed expert of each residual group (the edge
+    variant).
+    """
+
+    def __init__(self, preset: Preset, scale: int, experts: tuple[int, ...] | None = None):
         super().__init__()
+        if experts is not None and (len(experts) != preset.groups
+                                    or not all(0 <= e < len(preset.expert_ranks) for e in experts)):
+            raise ValueError(f"fixed routing needs one expert index in 0..{len(preset.expert_ranks) - 1} for each of "
+                             f"the {preset.groups} residual groups, got {list(experts)}")
         self.preset = preset
         self.scale = scale
+        self.experts = None if experts is None else tuple(int(e) for e in experts)
         c = preset.channels
         self.register_buffer("mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1), persistent=False)
         self.conv_1 = nn.Conv2d(3, c, 3, padding=1)
-        self.body = nn.Sequential(*(ResGroup(preset) for _ in range(preset.groups)))
+        self.body = nn.Sequential(*(ResGroup(preset, None if experts is None else experts[i])
+                                    for i in range(preset.groups)))
         self.norm = LayerNorm2d(c)
         self.conv_2 = nn.Conv2d(c, c, 3, padding=1)
         self.upsampler = nn.Sequential(nn.Conv2d(c, 3 * scale * scale, 3, padding=1), nn.PixelShuffle(scale))
@@ -208,12 +239,19 @@ class SeemoRe(nn.Module):
     def min_lr_size(self) -> int:
         return self.preset.min_lr_size
 
+    @property
+    def routing(self) -> str:
+        return "dynamic" if self.experts is None else "fixed"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x - self.mean
         shallow = self.conv_1(x)
         x = self.conv_2(self.norm(self.body(shallow))) + shallow
         return self.upsampler(x) + self.mean
 
+    def moe_layers(self) -> list[nn.Module]:
+        return [g.local_block.block.moe_layer for g in self.body]
+
     def routes(self) -> list[torch.Tensor]:
-        """Expert index per image for every residual group, as chosen in the latest forward pass."""
-        return [g.local_block.block.moe_layer.last_routes for g in self.body]
+        """Expert index per image for every residual group, as chosen in the latest forward pass (dynamic routing)."""
+        return [layer.last_routes for layer in self.moe_layers()]
