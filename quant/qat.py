@@ -1,0 +1,55 @@
+"""INT8 quantization-aware training of the deploy-form edge model through PT2E (torchao + ExecuTorch's XNNPACK quantizer).
+
+Scheme: weights INT8 per output channel, symmetric; activations INT8 per tensor, affine - the static W8A8 that
+XNNPACK (ExecuTorch and LiteRT) and Core ML execute natively. The deploy form (quant/deploy_form.py) is what gets
+quantized, so the graph that is trained is the graph that ships.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.export import Dim
+from torchao.quantization.pt2e import (disable_observer, move_exported_model_to_eval,
+                                       move_exported_model_to_train)
+from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
+
+from quant.fixed_routing import EXPORT_MAX_BATCH, EXPORT_MAX_SIDE, EXPORT_MIN_SIDE
+
+
+def xnnpack_quantizer():
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
+                                                                         get_symmetric_quantization_config)
+
+    return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=True))
+
+
+def training_shapes() -> dict:
+    """QAT's training graph needs a dynamic batch (else it is specialised to the example's); H and W are dynamic too so
+    that the converted model scores whole benchmark images."""
+    return {"x": {0: Dim("batch", min=1, max=EXPORT_MAX_BATCH),
+                  2: Dim("height", min=EXPORT_MIN_SIDE, max=EXPORT_MAX_SIDE),
+                  3: Dim("width", min=EXPORT_MIN_SIDE, max=EXPORT_MAX_SIDE)}}
+
+
+def prepare_qat(deploy: torch.nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
+    """The deploy-form model with fake quantization inserted, ready to train."""
+    graph = torch.export.export(deploy.train(), (example,), dynamic_shapes=training_shapes()).module()
+    prepared = prepare_qat_pt2e(graph, xnnpack_quantizer())
+    move_exported_model_to_train(prepared)
+    return prepared
+
+
+def freeze_observers(prepared: torch.fx.GraphModule) -> None:
+    """Stop range tracking: the last part of QAT then fine-tunes weights against fixed activation scales."""
+    prepared.apply(disable_observer)
+
+
+def convert(prepared: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """The INT8 model: quantize/dequantize pairs around INT8 weights, as the backends' lowering expects."""
+    move_exported_model_to_eval(prepared)
+    return convert_pt2e(prepared)
+
+
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor, hr: torch.Tensor, hr_weight: float = 0.5) -> torch.Tensor:
+    """L1 to the FP32 reference's output (what the edge model should reproduce) plus L1 to the HR image."""
+    return F.l1_loss(student, teacher) + hr_weight * F.l1_loss(student, hr)
