@@ -20,16 +20,24 @@ def bicubic_upscaler(scale: int) -> Upscaler:
     return lambda lr: imresize(lr, scale)
 
 
+def _device(model: torch.nn.Module) -> torch.device:
+    tensor = next(iter(model.parameters()), None)
+    if tensor is None:
+        tensor = next(iter(model.buffers()), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
+
+
 @torch.no_grad()
 def run_model(model: torch.nn.Module, lr: np.ndarray) -> np.ndarray:
     """Whole-image inference: uint8 LR in, uint8 SR out (rounded to 8 bits before any scoring)."""
-    p = next(model.parameters())
-    x = torch.from_numpy(lr).to(p.device, torch.float32).permute(2, 0, 1)[None] / 255.0
+    x = torch.from_numpy(lr).to(_device(model), torch.float32).permute(2, 0, 1)[None] / 255.0
     return to_uint8(model(x)[0].permute(1, 2, 0).float().cpu().numpy())
 
 
 def model_upscaler(model: torch.nn.Module) -> Upscaler:
-    model.eval()
+    """``model`` must be in eval mode already when it is an exported graph (those refuse ``.eval()``)."""
+    if not isinstance(model, torch.fx.GraphModule):
+        model.eval()
     return lambda lr: run_model(model, lr)
 
 

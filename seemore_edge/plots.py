@@ -28,3 +28,21 @@ def plot_training(log_path: Path, png: Path) -> None:
     fig.tight_layout()
     atomic_write(png, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
+
+
+def plot_routes(counts, ranks, png: Path, title: str) -> None:
+    """Per residual group, how often the reference's router picked each expert (one bar per expert rank)."""
+    import numpy as np
+
+    counts = np.asarray(counts, dtype=float)
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    groups = np.arange(counts.shape[0])
+    fig, ax = plt.subplots(figsize=(1.2 * len(groups) + 3, 3.5))
+    width = 0.8 / len(ranks)
+    for e, rank in enumerate(ranks):
+        ax.bar(groups + (e - (len(ranks) - 1) / 2) * width, share[:, e], width, label=f"rank {rank}")
+    ax.set(xlabel="residual group", ylabel="share of images", xticks=groups, ylim=(0, 1), title=title)
+    ax.legend()
+    fig.tight_layout()
+    atomic_write(png, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    plt.close(fig)

@@ -1,0 +1,40 @@
+"""The main job on a tiny reference: every stage runs, the report holds every row, a rerun resumes, bad input fails."""
+import json
+
+from PIL import Image
+
+from seemore_edge import qat
+from tests.conftest import run_tool
+
+ARGS = ["--iters", "4", "--batch", "2", "--patch", "32", "--calibration", "2"]
+
+
+def test_main_job_end_to_end_and_resume(tiny_checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("SEEMORE_DATA", raising=False)
+    out = tmp_path / "qat"
+    code, stdout, _ = run_tool(qat, ["--reference", str(tiny_checkpoint), "--out", str(out)] + ARGS, capsys)
+    assert code == 0 and "INT8 vs reference" in stdout
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["rows"]) == 5 and set(report["drops"]) == {"samples"}
+    assert sum(report["routing"]["counts"][0]) == 5
+    for name in ("routes.png", "edge_fp32.safetensors", "qat_int8.pt2", "report.md", "control.ckpt", "qat.ckpt"):
+        assert (out / name).exists(), name
+    code, _, _ = run_tool(qat, ["--reference", str(tiny_checkpoint), "--out", str(out)] + ARGS, capsys)
+    assert code == 0 and json.loads((out / "report.json").read_text())["rows"] == report["rows"]
+    code, _, err = run_tool(qat, ["--reference", str(tiny_checkpoint), "--out", str(out), "--iters", "5"] + ARGS[2:],
+                            capsys)
+    assert code == 2 and "other settings" in err
+
+
+def test_main_job_bad_input(tiny_checkpoint, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "tiny.png")
+    cases = [(["--scale", "2"], "checkpoint is for x4, but x2"),
+             (["--preset", "T"], "checkpoint is SeemoRe-tiny, but preset T"),
+             (["--train-dir", str(empty)], "no images in it"),
+             (["--out", "/proc/seemore-qat"], "not writable")]
+    for extra, words in cases:
+        argv = ["--reference", str(tiny_checkpoint), "--out", str(tmp_path / "o")] + ARGS + extra
+        code, _, err = run_tool(qat, argv, capsys)
+        assert code == 2 and err.count("\n") == 1 and words in err, (extra, err)
