@@ -1,1 +1,7 @@
-"""Fixed routed experts and INT8 quantization-aware training (issue 4). Nothing here yet."""
+"""Fixed routed experts, the deploy form, and INT8 quantization-aware training."""
+import logging
+
+# At import, torchao tries to load its CUDA-only kernels and logs a warning per file on a CPU machine, and registers an
+# enum in a way torch calls deprecated; PT2E uses neither, so the warnings would only alarm users.
+logging.getLogger("torchao").setLevel(logging.ERROR)
+logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
