@@ -1,0 +1,47 @@
+"""ExecuTorch with the XNNPACK delegate: export, lower and serialise, each a visible step, and a runner for the file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seemore_edge.imageio import atomic_write
+
+
+def export_pte(module: torch.nn.Module, tile: int, path: Path) -> dict:
+    """Write ``module`` (FP32 deploy form or converted INT8 graph) as a ``.pte`` for one ``tile`` x ``tile`` LR input.
+
+    Returns the delegation audit: partitions and, per op type, how many nodes XNNPACK took and how many it left.
+    """
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.devtools.backend_debug import get_delegation_info
+    from executorch.exir import to_edge_transform_and_lower
+
+    example = torch.rand(1, 3, tile, tile)
+    program = torch.export.export(module, (example,))                                        # 1. export
+    lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])        # 2. lower
+    buffer = lowered.to_executorch().buffer                                                   # 3. serialise
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(buffer))
+    info = get_delegation_info(lowered.exported_program().graph_module)
+    table = info.get_operator_delegation_dataframe()
+    ops = {row.op_type: {"delegated": int(row.occurrences_in_delegated_graphs),
+                         "not_delegated": int(row.occurrences_in_non_delegated_graphs)}
+           for row in table.itertuples() if row.op_type != "Total"}
+    return {"partitions": int(info.num_delegated_subgraphs), "ops": ops}
+
+
+class PteRunner:
+    """Maps a float32 1x3xTxT LR tile in [0, 1] to its SR tile through the ExecuTorch runtime."""
+
+    def __init__(self, path: Path, tile: int):
+        from executorch.runtime import Runtime
+
+        self.tile = tile
+        self.method = Runtime.get().load_program(str(path)).load_method("forward")
+
+    def __call__(self, lr: np.ndarray) -> np.ndarray:
+        if lr.shape != (1, 3, self.tile, self.tile) or lr.dtype != np.float32:
+            raise ValueError(f"this .pte takes float32 tiles of 1x3x{self.tile}x{self.tile}, got {lr.dtype} "
+                             f"{'x'.join(map(str, lr.shape))}")
+        return self.method.execute([torch.from_numpy(lr)])[0].numpy()
