@@ -131,6 +131,19 @@ def load_model(path: str | Path, scale: int | None = None, preset: str | None = 
     return model.eval()
 
 
+def load_program(path: str | Path) -> torch.nn.Module:
+    """An exported graph (``.pt2``), such as the converted INT8 model of QAT, as a callable module (eval semantics)."""
+    import torch.ao.quantization.fx._decomposed  # noqa: F401  registers the quantize/dequantize ops such graphs call
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such program")
+    try:
+        return torch.export.load(path).module()
+    except Exception as e:
+        raise UserError(f"{path}: not a loadable exported program ({type(e).__name__})") from None
+
+
 def save_model(model: SeemoRe, path: str | Path, card: dict) -> None:
     """Weights as safetensors and a card beside them (``<name>.json``), each written atomically."""
     path = Path(path)

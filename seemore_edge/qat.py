@@ -22,7 +22,7 @@ import torch
 
 from quant.deploy_form import to_deploy_form
 from quant.finetune import finetune
-from quant.fixed_routing import RouteStats, collect_routes, to_fixed
+from quant.fixed_routing import RouteStats, collect_routes, edge_dynamic_shapes, to_fixed
 from quant.qat import convert, freeze_observers, prepare_qat
 
 from . import cli
@@ -96,8 +96,9 @@ def main(argv=None) -> int:
     control_log = finetune(control, reference, batches, args.iters, args.lr, out / "control.ckpt",
                            "fine-tune FP32 control")
     control.eval()
+    example = batches[0][0][:1].repeat(2, 1, 1, 1)  # an example batch of 1 would pin the batch dimension to 1
     deploy = to_deploy_form(edge)
-    prepared = prepare_qat(deploy, batches[0][0][:2])
+    prepared = prepare_qat(deploy, example)
     frozen = []
 
     def freeze_late(step: int) -> None:
@@ -107,7 +108,6 @@ def main(argv=None) -> int:
     qat_log = finetune(prepared, reference, batches, args.iters, args.lr, out / "qat.ckpt", "QAT INT8",
                        on_step=freeze_late)
     int8 = convert(prepared)
-    example = batches[0][0][:1]
     _save_program(out / "qat_int8.pt2", int8, example)
 
     # 4. Scores and report.
@@ -201,7 +201,8 @@ def _choose_experts(reference, stats: RouteStats, calib) -> dict:
 
 
 def _save_program(path: Path, module, example) -> None:
-    program = torch.export.export(module, (example,))
+    """The INT8 graph as a self-contained ``.pt2``, for any batch and size within the export bounds."""
+    program = torch.export.export(module, (example,), dynamic_shapes=edge_dynamic_shapes())
     atomic_write(path, lambda tmp: torch.export.save(program, tmp))
 
 

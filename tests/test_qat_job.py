@@ -1,7 +1,10 @@
 """The main job on a tiny reference: every stage runs, the report holds every row, a rerun resumes, bad input fails."""
 import json
 
+import torch
 from PIL import Image
+
+from seemore_edge.checkpoints import load_program
 
 from seemore_edge import qat
 from tests.conftest import run_tool
@@ -19,6 +22,9 @@ def test_main_job_end_to_end_and_resume(tiny_checkpoint, tmp_path, capsys, monke
     assert sum(report["routing"]["counts"][0]) == 5
     for name in ("routes.png", "edge_fp32.safetensors", "qat_int8.pt2", "report.md", "control.ckpt", "qat.ckpt"):
         assert (out / name).exists(), name
+    int8 = load_program(out / "qat_int8.pt2")
+    with torch.no_grad():
+        assert int8(torch.rand(2, 3, 40, 52)).shape == (2, 3, 160, 208)  # any batch and size, not just the example's
     code, _, _ = run_tool(qat, ["--reference", str(tiny_checkpoint), "--out", str(out)] + ARGS, capsys)
     assert code == 0 and json.loads((out / "report.json").read_text())["rows"] == report["rows"]
     code, _, err = run_tool(qat, ["--reference", str(tiny_checkpoint), "--out", str(out), "--iters", "5"] + ARGS[2:],
