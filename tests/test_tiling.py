@@ -103,3 +103,12 @@ def test_upscale_bad_inputs_fail_cleanly(tiny_checkpoint, tmp_path, capsys):
         assert err.count("\n") == 1 and words in err, (name, err)
         assert sorted(p.name for p in tmp_path.rglob("*")) == before, f"{name} left a file behind"
     assert ok.read_bytes() == data
+
+
+def test_golden_vectors_match_the_python_reference():
+    """The file the Kotlin and Swift ports are tested against is what the Python reference computes today."""
+    import json
+
+    from tests.golden import make_tiling
+
+    assert json.loads(make_tiling.PATH.read_text()) == make_tiling.build()
