@@ -12,6 +12,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .errors import UserError
 
 DEFAULT_MAX_PIXELS = 16_000_000  # LR pixels; at x4 the output alone is 16x that, so the guard protects memory too
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 WRITABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
@@ -82,6 +84,7 @@ def atomic_write(path: str | os.PathLike, write, suffix: str = "") -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes files private; results should get the usual permissions
         os.replace(tmp, p)
     except BaseException:
         if os.path.exists(tmp):

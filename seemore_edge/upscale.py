@@ -44,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         get_preset(args.preset)
     if args.scale is not None:
         check_scale(args.scale)
-    if args.input.exists() and args.output.exists() and os.path.samefile(args.input, args.output) \
-            or args.input.resolve() == args.output.resolve():
+    same = args.input.resolve() == args.output.resolve() or (
+        args.input.exists() and args.output.exists() and os.path.samefile(args.input, args.output))
+    if same:
         raise UserError(f"{args.output}: is the input; choose another output path")
     check_writable(args.output)
     image = read_image(args.input, args.max_pixels)
