@@ -55,10 +55,7 @@ def test_parameter_counts_match_the_paper(preset):
         assert count_params(build_model(preset, scale)) == PRESETS[preset].params[scale]
 
 
-# Counting runs the model on a 720p output; B and L at x2/x3 take minutes on 2 cores, so they run with -m slow.
-@pytest.mark.parametrize("name,scale", [
-    pytest.param(n, s, marks=[pytest.mark.slow] if n != "T" and s != 4 else [])
-    for n in ("T", "B", "L") for s in SCALES])
+@pytest.mark.parametrize("name,scale", [(n, s) for n in ("T", "B", "L") for s in SCALES])
 def test_gmacs_within_two_percent_of_the_paper(name, scale):
     torch.manual_seed(0)
     gmacs = count_gmacs(build_model(name, scale), 720 // scale, 1280 // scale)
