@@ -25,7 +25,7 @@ def test_tiny_training_run(tmp_path, capsys, monkeypatch):
     code, stdout, _ = run_tool(train, TINY + ["--iters", "6", "--val-every", "3", "--ckpt-every", "3",
                                               "--out", str(out)], capsys)
     assert code == 0 and "done: 6 iterations" in stdout
-    assert {p.name for p in out.iterdir()} >= {"last.pt", "best.safetensors", "best.json", "final.safetensors",
+    assert {p.name for p in out.iterdir()} >= {"last.pt.gz", "best.safetensors", "best.json", "final.safetensors",
                                                "log.jsonl", "curves.png"}
     assert load_model(out / "final.safetensors").preset.name == "tiny"
     assert len(_losses(out)) == 6
