@@ -1,2 +1,70 @@
-"""Export to ExecuTorch (.pte), LiteRT (.tflite) and Core ML (.mlpackage), and runners for each (issue 5).
-Nothing here yet."""
+"""Export to ExecuTorch (``.pte``), LiteRT (``.tflite``) and Core ML (``.mlpackage``) behind one small interface.
+
+A *source* is anything with ``fp32()`` (the float deploy-form module) and ``int8(fold_quantize)`` (the converted PT2E
+graph): a ``quant.qat_checkpoint.QatModel``, or ``FloatSource`` for a fixed-routing FP32 checkpoint. Each backend module
+has ``SUFFIX``, ``PRECISIONS``, ``PACKAGE``, ``export(source, precision, tile, path) -> audit`` and
+``Runner(path, tile, threads)``, a callable from a float32 1x3xTxT LR tile to its SR tile.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from pathlib import Path
+
+from seemore_edge.errors import UserError
+
+BACKENDS = {"pte": "export.executorch_pte", "tflite": "export.litert_tflite", "mlpackage": "export.coreml_mlpackage"}
+_IMPORTS = {"executorch": "executorch", "litert-torch": "litert_torch", "coremltools": "coremltools"}
+
+
+def backend(fmt: str):
+    if fmt not in BACKENDS:
+        raise UserError(f"unknown format {fmt!r}; available: {', '.join(BACKENDS)}")
+    module = importlib.import_module(BACKENDS[fmt])
+    if importlib.util.find_spec(_IMPORTS[module.PACKAGE]) is None:
+        raise UserError(f"{fmt} needs the {module.PACKAGE} package: pip install -e . (or pip install "
+                        f"{module.PACKAGE}; versions pinned in pyproject.toml)")
+    return module
+
+
+def format_of(path: Path) -> str:
+    for fmt, name in BACKENDS.items():
+        if path.name.endswith(importlib.import_module(name).SUFFIX):
+            return fmt
+    raise UserError(f"{path}: not an artifact (expected one of .pte, .tflite, .mlpackage)")
+
+
+def export_artifact(source, fmt: str, precision: str, tile: int, path: Path) -> dict:
+    """Write one artifact atomically and return its audit; a backend's failure becomes one line naming what failed."""
+    module = backend(fmt)
+    if precision not in module.PRECISIONS:
+        raise UserError(f"{fmt} is exported in {' or '.join(module.PRECISIONS)}, not {precision}")
+    try:
+        return module.export(source, precision, tile, Path(path))
+    except UserError:
+        raise
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{fmt} {precision} export failed: {first}") from e
+
+
+def load_runner(path: Path, tile: int, threads: int | None = None):
+    return backend(format_of(Path(path))).Runner(Path(path), tile, threads)
+
+
+class FloatSource:
+    """A fixed-routing FP32 checkpoint as an export source: float formats only (INT8 needs a QAT checkpoint)."""
+
+    def __init__(self, model):
+        if model.routing != "fixed":
+            raise UserError("export needs a fixed-routing model (the router is data-dependent control flow): run "
+                            "python -m seemore_edge.qat, then export its output or the shipped T-x4-qat")
+        self.model = model
+
+    def fp32(self):
+        from quant.deploy_form import to_deploy_form
+
+        return to_deploy_form(self.model)
+
+    def int8(self, fold_quantize: bool = True):
+        raise UserError("INT8 export needs a QAT checkpoint (python -m seemore_edge.qat writes one; shipped: T-x4-qat)")

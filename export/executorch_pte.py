@@ -8,9 +8,13 @@ import torch
 
 from seemore_edge.imageio import atomic_write
 
+SUFFIX = ".pte"
+PRECISIONS = ("fp32", "int8")
+PACKAGE = "executorch"
 
-def export_pte(module: torch.nn.Module, tile: int, path: Path) -> dict:
-    """Write ``module`` (FP32 deploy form or converted INT8 graph) as a ``.pte`` for one ``tile`` x ``tile`` LR input.
+
+def export(source, precision: str, tile: int, path: Path) -> dict:
+    """Write the FP32 deploy form or the folded INT8 graph as a ``.pte`` for one ``tile`` x ``tile`` LR input.
 
     Returns the delegation audit: partitions and, per op type, how many nodes XNNPACK took and how many it left.
     """
@@ -18,6 +22,7 @@ def export_pte(module: torch.nn.Module, tile: int, path: Path) -> dict:
     from executorch.devtools.backend_debug import get_delegation_info
     from executorch.exir import to_edge_transform_and_lower
 
+    module = source.int8(fold_quantize=True) if precision == "int8" else source.fp32()
     example = torch.rand(1, 3, tile, tile)
     program = torch.export.export(module, (example,))                                        # 1. export
     lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])        # 2. lower
@@ -28,15 +33,21 @@ def export_pte(module: torch.nn.Module, tile: int, path: Path) -> dict:
     ops = {row.op_type: {"delegated": int(row.occurrences_in_delegated_graphs),
                          "not_delegated": int(row.occurrences_in_non_delegated_graphs)}
            for row in table.itertuples() if row.op_type != "Total"}
-    return {"partitions": int(info.num_delegated_subgraphs), "ops": ops}
+    left = {op: n["not_delegated"] for op, n in ops.items() if n["not_delegated"] and op != "getitem"}
+    return {"backend": "XNNPACK", "partitions": int(info.num_delegated_subgraphs), "ops": ops,
+            "not_delegated": left}
 
 
-class PteRunner:
+class Runner:
     """Maps a float32 1x3xTxT LR tile in [0, 1] to its SR tile through the ExecuTorch runtime."""
 
-    def __init__(self, path: Path, tile: int):
+    def __init__(self, path: Path, tile: int, threads: int | None = None):
         from executorch.runtime import Runtime
 
+        if threads:  # ExecuTorch's own pool, which the XNNPACK delegate runs on (default: one thread per core)
+            from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
+
+            _unsafe_reset_threadpool(threads)
         self.tile = tile
         self.method = Runtime.get().load_program(str(path)).load_method("forward")
 

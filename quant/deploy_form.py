@@ -22,21 +22,24 @@ from seemore_edge.model import (ExpertBlock, FixedExpertLayer, GatedFFN, LayerNo
 
 
 class ChannelNorm(nn.Module):
-    """LayerNorm over channels, its statistics computed by a 1x1 conv whose weights stay 1/C."""
+    """LayerNorm over channels, its statistics computed by 1x1 convs whose weights stay 1/C; the variance conv's bias
+    is eps, so no lone add of a constant remains (LiteRT wrapped that add in reshapes its XNNPACK delegate refused)."""
 
     def __init__(self, norm: LayerNorm2d):
         super().__init__()
         c = norm.weight.numel()
-        self.average = nn.Conv2d(c, 1, 1, bias=False)
-        self.average.weight.data.fill_(1.0 / c)
-        self.average.weight.requires_grad_(False)
+        self.mean = nn.Conv2d(c, 1, 1, bias=False)
+        self.variance = nn.Conv2d(c, 1, 1, bias=True)
+        for conv in (self.mean, self.variance):
+            conv.weight.data.fill_(1.0 / c)
+            conv.requires_grad_(False)
+        self.variance.bias.data.fill_(norm.eps)
         self.weight = nn.Parameter(norm.weight.detach().clone().view(1, c, 1, 1))
         self.bias = nn.Parameter(norm.bias.detach().clone().view(1, c, 1, 1))
-        self.eps = norm.eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        d = x - self.average(x)
-        return d * torch.rsqrt(self.average(d * d) + self.eps) * self.weight + self.bias
+        d = x - self.mean(x)
+        return d * torch.rsqrt(self.variance(d * d)) * self.weight + self.bias
 
 
 def _split_conv(conv: nn.Conv2d, order: torch.Tensor) -> tuple[nn.Conv2d, nn.Conv2d]:

@@ -44,10 +44,14 @@ def freeze_observers(prepared: torch.fx.GraphModule) -> None:
     prepared.apply(disable_observer)
 
 
-def convert(prepared: torch.fx.GraphModule) -> torch.fx.GraphModule:
-    """The INT8 model: quantize/dequantize pairs around INT8 weights, as the backends' lowering expects."""
+def convert(prepared: torch.fx.GraphModule, fold_quantize: bool = True) -> torch.fx.GraphModule:
+    """The INT8 model: quantize/dequantize pairs around INT8 weights, as the backends' lowering expects.
+
+    ``fold_quantize=False`` keeps each weight as float followed by its quantize/dequantize pair, the form LiteRT's
+    converter turns into INT8 kernels; ExecuTorch and Core ML take the folded INT8 constants.
+    """
     move_exported_model_to_eval(prepared)
-    return convert_pt2e(prepared)
+    return convert_pt2e(prepared, fold_quantize=fold_quantize)
 
 
 def distill_loss(student: torch.Tensor, teacher: torch.Tensor, hr: torch.Tensor, hr_weight: float = 0.5) -> torch.Tensor:

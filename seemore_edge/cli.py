@@ -29,8 +29,17 @@ def add_model_args(parser: argparse.ArgumentParser, required: bool = True) -> No
     group.add_argument("--weights", help="a shipped model by name, e.g. T-x4")
 
 
+def model_path(args: argparse.Namespace) -> Path:
+    return args.checkpoint if args.checkpoint is not None else resolve_weights(args.weights)
+
+
 def model_from_args(args: argparse.Namespace, scale: int | None = None):
-    path = args.checkpoint if args.checkpoint is not None else resolve_weights(args.weights)
+    """The model to run: an FP32 checkpoint as a SeemoRe, a QAT checkpoint (T-x4-qat) as its converted INT8 graph."""
+    from quant.qat_checkpoint import is_qat_checkpoint, load_qat
+
+    path = model_path(args)
+    if is_qat_checkpoint(path):
+        return load_qat(path, scale=scale).int8()
     return load_model(path, scale=scale)
 
 

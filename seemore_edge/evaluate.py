@@ -6,6 +6,7 @@ import argparse
 from . import cli
 from .datasets import DEFAULT_SETS, SAMPLES, data_root
 from .evaluation import bicubic_upscaler, evaluate_sets, format_table, model_upscaler
+from .errors import UserError
 from .presets import check_scale
 
 
@@ -14,8 +15,11 @@ def main(argv: list[str] | None = None) -> int:
     what = ap.add_mutually_exclusive_group(required=True)
     what.add_argument("--method", choices=["bicubic"], help="a classical baseline")
     what.add_argument("--checkpoint", type=cli.Path, help="our .safetensors checkpoint or the authors' .pth")
-    what.add_argument("--weights", help="a shipped model by name, e.g. T-x4")
-    ap.add_argument("--scale", type=int, default=4)
+    what.add_argument("--weights", help="a shipped model by name, e.g. T-x4 or T-x4-qat (INT8)")
+    what.add_argument("--artifact", type=cli.Path,
+                      help="an exported .pte/.tflite/.mlpackage, run in its own runtime, tiled as its card says")
+    ap.add_argument("--scale", type=int, help="upscaling factor (default 4; an artifact's comes from its card)")
+    ap.add_argument("--threads", type=int, help="runtime threads for --artifact")
     ap.add_argument("--sets",
                     help=f"comma-separated set names under the data root (default {','.join(DEFAULT_SETS)}); "
                          f"'{SAMPLES}' is scikit-image's bundled photos, used when there is no data root")
@@ -23,13 +27,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=cli.Path, help="write the figures here")
     args = ap.parse_args(argv)
 
-    scale = check_scale(args.scale)
+    scale = check_scale(args.scale if args.scale is not None else 4)
     cli.check_json_target(args.json)
     root = data_root(args.data_root)
     if args.sets:
         sets = [s for s in args.sets.split(",") if s]
     else:
         sets = list(DEFAULT_SETS) if root is not None else [SAMPLES]
+    if args.artifact:
+        from export.card import read_card
+        from export.verify import score_artifact
+
+        card = read_card(args.artifact)
+        if args.scale is not None and card["scale"] != scale:
+            raise UserError(f"{args.artifact}: artifact upscales x{card['scale']}, but --scale {scale} was given")
+        scale = card["scale"]
+        result = score_artifact(args.artifact, root, sets, args.threads)
+        result["method"] = str(args.artifact)
+        print(format_table(result, f"{args.artifact.name} ({card['format']} {card['precision']}, tile {card['tile']})"))
+        cli.write_json(args.json, result)
+        return 0
     if args.method:
         upscale, label = bicubic_upscaler(scale), "bicubic"
     else:

@@ -1,0 +1,107 @@
+"""Core ML ML program (``.mlpackage``, iOS 17+) through coremltools, a structural check that runs anywhere, and a
+runner that needs macOS (Core ML prediction does not exist on Linux).
+
+Both precisions go through ``torch.export`` and ``run_decompositions({})`` (coremltools refuses the training dialect).
+FP16: the float deploy form with Core ML's FP16 compute precision. INT8 (W8A8): the folded PT2E graph, whose INT8
+weights become ``constexpr_affine_dequantize`` and whose activation quantize/dequantize pairs stay in the program.
+Inputs and outputs are float32 so apps fill and read them without half-float conversion.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seemore_edge.errors import UserError
+
+SUFFIX = ".mlpackage"
+PRECISIONS = ("fp16", "int8")
+PACKAGE = "coremltools"
+INPUT, OUTPUT = "lr", "sr"
+DEBUG_FILES = ("executorch_debug_handle_mapping.json",)  # written by coremltools for ExecuTorch; no app reads it
+
+
+def export(source, precision: str, tile: int, path: Path) -> dict:
+    import coremltools as ct
+
+    module = source.int8(fold_quantize=True) if precision == "int8" else source.fp32()
+    example = torch.rand(1, 3, tile, tile)
+    program = torch.export.export(module, (example,)).run_decompositions({})
+    model = ct.convert(program, minimum_deployment_target=ct.target.iOS17, compute_precision=ct.precision.FLOAT16,
+                       inputs=[ct.TensorType(name=INPUT, shape=example.shape, dtype=np.float32)],
+                       outputs=[ct.TensorType(name=OUTPUT, dtype=np.float32)])
+    # A package is a folder: build it beside the target, then swap it in, so no half-written package is left.
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        staged = tmp / path.name
+        model.save(str(staged))
+        for name in DEBUG_FILES:
+            (staged / name).unlink(missing_ok=True)
+        if path.exists():
+            shutil.rmtree(path)
+        staged.rename(path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return inspect(path)
+
+
+def inspect(path: Path) -> dict:
+    """What the package holds, read from its spec without Core ML: inputs and outputs, op types, INT8 weights and
+    activation quantization, and any conv or linear whose weight is a plain float constant."""
+    import coremltools as ct
+
+    spec = ct.utils.load_spec(str(path))
+    ops, producers = Counter(), {}
+    program = spec.mlProgram
+    for function in program.functions.values():
+        for block in function.block_specializations.values():
+            for op in block.operations:
+                ops[op.type] += 1
+                for out in op.outputs:
+                    producers[out.name] = op.type
+    float_weights = 0
+    for function in program.functions.values():
+        for block in function.block_specializations.values():
+            for op in block.operations:
+                if op.type in ("conv", "linear") and "weight" in op.inputs:
+                    arg = op.inputs["weight"].arguments[0]
+                    if producers.get(arg.name) not in ("constexpr_affine_dequantize", "dequantize",
+                                                       "constexpr_blockwise_shift_scale"):
+                        float_weights += 1
+    weights = path / "Data" / "com.apple.CoreML" / "weights"
+
+    def io(desc):
+        return [{"name": d.name, "shape": list(d.type.multiArrayType.shape),
+                 "dtype": ct.proto.FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Name(
+                     d.type.multiArrayType.dataType).lower()} for d in desc]
+    return {"backend": "Core ML ML program (iOS 17)", "inputs": io(spec.description.input),
+            "outputs": io(spec.description.output), "ops": dict(sorted(ops.items())),
+            "int8_weight_ops": ops["constexpr_affine_dequantize"] + ops["constexpr_blockwise_shift_scale"],
+            "activation_quantize_ops": ops["quantize"], "float_weight_conv_or_linear": float_weights,
+            "weights_bytes": sum(p.stat().st_size for p in weights.rglob("*") if p.is_file()) if weights.is_dir()
+            else 0,
+            "debug_files": [n for n in DEBUG_FILES if (path / n).exists()]}
+
+
+class Runner:
+    """Maps a float32 1x3xTxT LR tile to its SR tile through Core ML; macOS only."""
+
+    def __init__(self, path: Path, tile: int, threads: int | None = None):
+        if sys.platform != "darwin":
+            raise UserError(f"{path}: Core ML runs only on macOS/iOS; on {sys.platform} the package gets the "
+                            "structural check instead (python -m seemore_edge.export reports it)")
+        import coremltools as ct
+
+        self.tile = tile
+        self.model = ct.models.MLModel(str(path), compute_units=ct.ComputeUnit.CPU_ONLY)
+
+    def __call__(self, lr: np.ndarray) -> np.ndarray:
+        if lr.shape != (1, 3, self.tile, self.tile) or lr.dtype != np.float32:
+            raise ValueError(f"this .mlpackage takes float32 tiles of 1x3x{self.tile}x{self.tile}, got {lr.dtype} "
+                             f"{'x'.join(map(str, lr.shape))}")
+        return np.asarray(self.model.predict({INPUT: lr})[OUTPUT], np.float32)

@@ -1,0 +1,90 @@
+"""LiteRT (TFLite) through litert-torch, and a runner on ``ai_edge_litert``'s interpreter with its XNNPACK delegate.
+
+INT8: litert-torch turns the quantize/dequantize pairs of a PT2E graph into INT8 kernels ("STATIC" mode) when the
+weights keep their own quantize/dequantize (``fold_quantize=False``); the quantizer handed to it only selects that
+mode. The converter leaves the model's output as INT8 with its scale and zero point (the last dequantize is dropped);
+the runner and the apps dequantize it with the parameters the card gives.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seemore_edge.imageio import atomic_write
+
+SUFFIX = ".tflite"
+PRECISIONS = ("fp32", "int8")
+PACKAGE = "litert-torch"
+
+
+def export(source, precision: str, tile: int, path: Path) -> dict:
+    import litert_torch
+
+    example = torch.rand(1, 3, tile, tile)
+    if precision == "int8":
+        from litert_torch.quantize import pt2e_quantizer
+        from litert_torch.quantize.quant_config import QuantConfig
+
+        static = pt2e_quantizer.PT2EQuantizer().set_global(
+            pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True))
+        model = litert_torch.convert(source.int8(fold_quantize=False), (example,),
+                                     quant_config=QuantConfig(pt2e_quantizer=static))
+    else:
+        model = litert_torch.convert(source.fp32(), (example,))
+    content = model.model_content()
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(content))
+    return audit(path)
+
+
+def _interpreter(path: Path, delegate: bool, threads: int | None = None):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    resolver = OpResolverType.AUTO if delegate else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    it = Interpreter(model_path=str(path), experimental_op_resolver_type=resolver, num_threads=threads)
+    it.allocate_tensors()
+    return it
+
+
+def audit(path: Path) -> dict:
+    """Ops by type and the dtype they compute in (before delegation), and how many XNNPACK partitions the default
+    delegate makes of them (1 = the whole graph in one delegate)."""
+    plain = _interpreter(path, delegate=False)
+    tensors = {t["index"]: t for t in plain.get_tensor_details()}
+
+    def dtype(op) -> str:
+        outs = [tensors[i]["dtype"].__name__ for i in op["outputs"] if i in tensors]
+        return outs[0] if outs else "-"
+    ops = plain._get_ops_details()
+    table = Counter(f"{op['op_name']} {dtype(op)}" for op in ops)
+    delegated = _interpreter(path, delegate=True)
+    partitions = sum(op["op_name"] == "DELEGATE" for op in delegated._get_ops_details())
+    out = plain.get_output_details()[0]
+    return {"backend": "XNNPACK (LiteRT default delegate)", "partitions": int(partitions),
+            "ops": dict(sorted(table.items())),
+            "output": {"dtype": out["dtype"].__name__, "scale": float(out["quantization"][0]),
+                       "zero_point": int(out["quantization"][1])}}
+
+
+class Runner:
+    """Maps a float32 1x3xTxT LR tile in [0, 1] to its float32 SR tile; an INT8 output is dequantized."""
+
+    def __init__(self, path: Path, tile: int, threads: int | None = None):
+        self.tile = tile
+        self.it = _interpreter(path, delegate=True, threads=threads)
+        self.inp = self.it.get_input_details()[0]
+        self.out = self.it.get_output_details()[0]
+
+    def __call__(self, lr: np.ndarray) -> np.ndarray:
+        if lr.shape != (1, 3, self.tile, self.tile) or lr.dtype != np.float32:
+            raise ValueError(f"this .tflite takes float32 tiles of 1x3x{self.tile}x{self.tile}, got {lr.dtype} "
+                             f"{'x'.join(map(str, lr.shape))}")
+        self.it.set_tensor(self.inp["index"], lr)
+        self.it.invoke()
+        y = self.it.get_tensor(self.out["index"])
+        if y.dtype != np.float32:
+            scale, zero = self.out["quantization"]
+            y = (y.astype(np.float32) - zero) * scale
+        return y

@@ -1,0 +1,75 @@
+"""Each artifact measured in its own runtime: PSNR on whole benchmark images tiled the way the apps tile, and the
+latency of one tile; then its card is written. Used by ``export``, ``evaluate --artifact`` and the main job."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from seemore_edge.errors import UserError
+from seemore_edge.evaluation import evaluate_sets
+from seemore_edge.tiling import upscale_tiled
+
+from export import backend, export_artifact, load_runner
+from export.card import read_card, write_card
+
+
+def tile_latency(run, tile: int, runs: int = 20, warmup: int = 3) -> dict:
+    x = np.random.default_rng(0).random((1, 3, tile, tile), dtype=np.float32)
+    for _ in range(warmup):
+        run(x)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        run(x)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return {"median_ms": round(float(np.median(times)), 3), "p90_ms": round(float(np.percentile(times, 90)), 3),
+            "runs": runs}
+
+
+def tiled_upscaler(run, scale: int, tile: int, overlap: int):
+    return lambda lr: upscale_tiled(run, lr, scale, tile, overlap)
+
+
+def score_artifact(path: Path, root, sets: list[str], threads: int | None = None) -> dict:
+    """``evaluate_sets`` of an artifact in its runtime, with tile, overlap and scale from its card."""
+    card = read_card(path)
+    run = load_runner(path, card["tile"], threads)
+    return evaluate_sets(tiled_upscaler(run, card["scale"], card["tile"], card["overlap"]), root, sets,
+                         card["scale"])
+
+
+def export_and_verify(source, meta: dict, fmt: str, precision: str, tile: int, overlap: int, path: Path,
+                      root, sets: list[str], threads: int | None = None) -> dict:
+    """Export, measure in the runtime, write the card; returns the card. ``meta``: name, preset, scale, experts."""
+    t0 = time.perf_counter()
+    audit = export_artifact(source, fmt, precision, tile, path)
+    export_s = time.perf_counter() - t0
+    scale = meta["scale"]
+    card = {"format": fmt, "precision": precision, **meta, "tile": tile, "overlap": overlap,
+            "input": {"layout": "NCHW", "shape": [1, 3, tile, tile], "dtype": "float32", "range": [0.0, 1.0],
+                      "color": "RGB"},
+            "output": {"layout": "NCHW", "shape": [1, 3, tile * scale, tile * scale], "dtype": "float32",
+                       "range": [0.0, 1.0], "note": "clamp to [0, 1], then floor(255 v + 0.5)"},
+            "tiling": "seemore_edge/tiling.py (mirror padding to the tile, ramp blending over the overlap)",
+            "audit": audit, "export_s": round(export_s, 1)}
+    if audit.get("output", {}).get("dtype") == "int8":
+        card["output"] |= {"dtype": "int8", "quantization": {"scale": audit["output"]["scale"],
+                                                             "zero_point": audit["output"]["zero_point"]},
+                           "note": "dequantize (q - zero_point) * scale, clamp to [0, 1], floor(255 v + 0.5)"}
+    try:
+        run = load_runner(path, tile, threads)
+    except UserError as e:  # Core ML on Linux: no runtime here
+        card |= {"psnr": None, "latency": None, "not_measured": str(e)}
+        return write_card(path, card)
+    card["latency"] = tile_latency(run, tile) | {"threads": threads, "platform": sys.platform}
+    result = evaluate_sets(tiled_upscaler(run, scale, tile, overlap), root, sets, scale)
+    card["psnr"] = result["sets"]
+    card["psnr_protocol"] = "Y channel, MATLAB bicubic LR, scale-pixel border; whole images tiled in this runtime"
+    return write_card(path, card)
+
+
+def artifact_name(name: str, fmt: str, precision: str) -> str:
+    return f"{name}-{precision}{backend(fmt).SUFFIX}"

@@ -1,0 +1,141 @@
+"""Export of a tiny QAT model to all three formats through the command-line tool, each artifact run (or, for Core ML on
+Linux, inspected) and checked against PyTorch; the shipped-checkpoint round trip; bad inputs."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from export import load_runner
+from export.card import card_path, read_card
+from quant.qat import freeze_observers
+from quant.qat_checkpoint import load_qat, prepare_for, save_qat
+from seemore_edge import evaluate, export as export_tool
+from tests.conftest import run_tool
+
+
+@pytest.fixture(scope="module")
+def tiny_qat(tmp_path_factory):
+    """A tiny x4 QAT checkpoint: observers fed a few batches (no training needed to test the plumbing), then frozen."""
+    torch.manual_seed(0)
+    prepared = prepare_for("tiny", 4, (2,))
+    with torch.no_grad():
+        for _ in range(3):
+            prepared(torch.rand(2, 3, 48, 48))
+    freeze_observers(prepared)
+    path = tmp_path_factory.mktemp("qat") / "tiny-qat.safetensors"
+    save_qat(prepared, "tiny", 4, (2,), path, {"recipe": "observers only, for tests"})
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_qat, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("SEEMORE_DATA", raising=False)
+        code = export_tool.main(["--checkpoint", str(tiny_qat), "--formats", "pte,tflite,mlpackage",
+                                 "--precision", "int8,fp32", "--tile", "32", "--overlap", "4", "--out", str(out),
+                                 "--sets", "samples"])
+    assert code == 0
+    return out
+
+
+def test_qat_checkpoint_round_trip(tiny_qat):
+    a, b = load_qat(tiny_qat), load_qat(tiny_qat)
+    x = torch.rand(1, 3, 40, 36)
+    with torch.no_grad():
+        assert torch.equal(a.int8()(x), b.int8()(x))
+        assert a.int8()(x).shape == (1, 3, 160, 144)
+        assert (a.fp32()(x) - a.int8()(x)).abs().mean() < 0.02  # INT8 close to its own float weights
+
+
+def test_all_formats_exported_with_cards(exported):
+    names = sorted(p.name for p in exported.iterdir())
+    assert names == sorted(["tiny-qat-int8.pte", "tiny-qat-fp32.pte", "tiny-qat-int8.tflite", "tiny-qat-fp32.tflite",
+                            "tiny-qat-int8.mlpackage", "tiny-qat-fp16.mlpackage"] +
+                           [n + ".json" for n in ["tiny-qat-int8.pte", "tiny-qat-fp32.pte", "tiny-qat-int8.tflite",
+                                                  "tiny-qat-fp32.tflite", "tiny-qat-int8.mlpackage",
+                                                  "tiny-qat-fp16.mlpackage"]])
+    for artifact in exported.iterdir():
+        if artifact.suffix == ".json":
+            continue
+        card = read_card(artifact)  # also checks the sha256
+        assert (card["tile"], card["overlap"], card["scale"], card["preset"]) == (32, 4, 4, "tiny")
+        assert card["routing"] == {"type": "fixed", "experts": [2]}
+        assert card["size_bytes"] > 0 and card["tools"]["torch"]
+
+
+@pytest.mark.parametrize("fmt", ["pte", "tflite"])
+def test_runtimes_match_pytorch(exported, tiny_qat, fmt):
+    qat = load_qat(tiny_qat)
+    x = np.random.default_rng(1).random((1, 3, 32, 32), dtype=np.float32)
+    with torch.no_grad():
+        want = {"fp32": qat.fp32()(torch.from_numpy(x)).numpy(), "int8": qat.int8()(torch.from_numpy(x)).numpy()}
+    for precision in ("fp32", "int8"):
+        artifact = exported / f"tiny-qat-{precision}.{fmt}"
+        got = load_runner(artifact, 32)(x)
+        err = np.abs(got - want[precision]).max()
+        # FP32: float rounding only. INT8: the runtimes' integer kernels round differently from PyTorch's reference
+        # quantized ops, a few steps of the output's quantization at most.
+        assert err < (1e-4 if precision == "fp32" else 0.05), (artifact.name, err)
+        card = read_card(artifact)
+        assert card["psnr"]["samples"]["images"] == 5 and card["latency"]["median_ms"] > 0
+
+
+def test_pte_int8_fully_delegated(exported):
+    audit = read_card(exported / "tiny-qat-int8.pte")["audit"]
+    assert audit["partitions"] == 1 and not audit["not_delegated"], audit
+    assert audit["ops"]["quantized_decomposed_dequantize_per_channel_default"]["delegated"] > 0
+
+
+def test_tflite_int8_computes_in_int8(exported):
+    card = read_card(exported / "tiny-qat-int8.tflite")
+    ops = card["audit"]["ops"]
+    assert ops.get("CONV_2D int8", 0) > 0 and "CONV_2D float32" not in ops, ops
+    assert card["output"]["dtype"] == "int8" and card["output"]["quantization"]["scale"] > 0
+
+
+def test_mlpackage_structure(exported):
+    int8 = read_card(exported / "tiny-qat-int8.mlpackage")["audit"]
+    assert int8["int8_weight_ops"] > 0 and int8["activation_quantize_ops"] > 0
+    assert int8["float_weight_conv_or_linear"] == 0 and int8["debug_files"] == []
+    assert int8["inputs"] == [{"name": "lr", "shape": [1, 3, 32, 32], "dtype": "float32"}]
+    fp16 = read_card(exported / "tiny-qat-fp16.mlpackage")["audit"]
+    assert fp16["int8_weight_ops"] == 0 and fp16["float_weight_conv_or_linear"] > 0
+
+
+def test_mlpackage_prediction_needs_macos(exported):
+    import sys
+
+    if sys.platform == "darwin":
+        pytest.skip("on macOS the package is scored like the others")
+    card = read_card(exported / "tiny-qat-int8.mlpackage")
+    assert card["psnr"] is None and "macOS" in card["not_measured"]
+
+
+def test_evaluate_artifact_matches_card(exported, capsys, monkeypatch):
+    monkeypatch.delenv("SEEMORE_DATA", raising=False)
+    artifact = exported / "tiny-qat-int8.pte"
+    out = exported.parent / "eval.json"
+    code, _, err = run_tool(evaluate, ["--artifact", str(artifact), "--sets", "samples", "--json", str(out)], capsys)
+    assert code == 0, err
+    assert json.loads(out.read_text())["sets"]["samples"]["psnr"] == read_card(artifact)["psnr"]["samples"]["psnr"]
+
+
+def test_bad_inputs(exported, tiny_checkpoint, tmp_path, capsys):
+    runner = load_runner(exported / "tiny-qat-int8.tflite", 32)
+    with pytest.raises(ValueError, match="float32 tiles of 1x3x32x32"):
+        runner(np.zeros((1, 3, 32, 32), np.float64))
+    # A dynamic-routing checkpoint has no static graph to export.
+    code, _, err = run_tool(export_tool, ["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path)], capsys)
+    assert code == 2 and "fixed-routing" in err
+    # An artifact that no longer matches its card.
+    bad = tmp_path / "changed.tflite"
+    data = bytearray((exported / "tiny-qat-fp32.tflite").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    card_path(bad).write_text(card_path(exported / "tiny-qat-fp32.tflite").read_text())
+    code, _, err = run_tool(evaluate, ["--artifact", str(bad), "--sets", "samples"], capsys)
+    assert code == 2 and "sha256" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_tool(export_tool, ["--checkpoint", str(tiny_checkpoint), "--formats", "onnx"], capsys)
+    assert code == 2 and "unknown format" in err
