@@ -5,10 +5,11 @@
    reported beside it), the routing weight folded in as a constant: the edge model, scored before any fine-tuning;
 3. the same fine-tuning twice on the deploy form, distilled from the reference: in FP32 (the control) and with INT8
    fake quantization (QAT, observers frozen for the last quarter); then conversion to the INT8 graph;
-4. ``report.json`` and ``report.md``: per set, bicubic, the reference, edge FP32 before and after fine-tuning, edge
-   INT8, and the drops.
-Every stage's result is kept in ``--out``; a rerun resumes where the last one stopped. Export to ExecuTorch, LiteRT
-and Core ML is not part of it yet (issue 5).
+4. export of the QAT model to ExecuTorch (.pte), LiteRT (.tflite) and Core ML (.mlpackage), each artifact scored and
+   timed in its own runtime (Core ML: structural check on Linux);
+5. ``report.json`` and ``report.md``: per set, bicubic, the reference, edge FP32 before and after fine-tuning, edge
+   INT8 in PyTorch and in every runtime, and the drops; per artifact its size and the latency of one tile.
+Every stage's result is kept in ``--out``; a rerun resumes where the last one stopped.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ import torch
 from quant.deploy_form import to_deploy_form
 from quant.finetune import finetune
 from quant.fixed_routing import RouteStats, collect_routes, edge_dynamic_shapes, to_fixed
-from quant.qat import convert, freeze_observers, prepare_qat
+from quant.qat import freeze_observers, prepare_qat
+from quant.qat_checkpoint import load_qat, save_qat
 
 from . import cli
 from .checkpoints import load_model, save_model, shipped_weights
@@ -34,6 +36,7 @@ from .imageio import atomic_write
 from .metrics import psnr_y
 from .presets import check_scale
 from .plots import plot_routes
+from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 from .training_data import PatchBatches, load_train_images
 
 
@@ -54,6 +57,9 @@ def parse(argv):
     ap.add_argument("--calibration", type=int, default=16, help="images used to choose experts")
     ap.add_argument("--out", type=Path, default=Path("out/qat"))
     ap.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    ap.add_argument("--formats", default="pte,tflite,mlpackage", help="artifacts to export at the end ('' for none)")
+    ap.add_argument("--export-precision", default="int8", help="int8 and/or fp32 (fp16 for .mlpackage)")
+    ap.add_argument("--tile", type=int, default=DEFAULT_TILE, help="LR tile side of the exported artifacts")
     return ap.parse_args(argv)
 
 
@@ -107,8 +113,14 @@ def main(argv=None) -> int:
             frozen.append(step)
     qat_log = finetune(prepared, reference, batches, args.iters, args.lr, out / "qat.ckpt", "QAT INT8",
                        on_step=freeze_late)
-    int8 = convert(prepared)
-    _save_program(out / "qat_int8.pt2", int8, example)
+    if not (out / "qat.safetensors").exists():
+        save_qat(prepared, reference.preset.name, scale, experts, out / "qat.safetensors",
+                 {"made_from": str(ref_path), "expert_choice": choice, "recipe": _recipe(args),
+                  "train_dir": str(args.train_dir or "scikit-image sample photos")})
+    qat_model = load_qat(out / "qat.safetensors")
+    int8 = qat_model.int8()
+    if not (out / "qat_int8.pt2").exists():
+        _save_program(out / "qat_int8.pt2", int8, example)
 
     # 4. Scores and report.
     def score(upscaler, name):
@@ -119,13 +131,65 @@ def main(argv=None) -> int:
             "edge FP32, before fine-tuning": score(model_upscaler(edge), "edge"),
             f"edge FP32, fine-tuned {args.iters} it (control)": score(model_upscaler(control), "control"),
             f"edge INT8 QAT, {args.iters} it (PyTorch)": score(model_upscaler(int8), "int8")}
-    report = _report(args, ref_path, reference, stats, choice, rows, control_log, qat_log,
+    artifacts = _export(args, qat_model, out, root, sets, reference, ref_path)
+    report = _report(args, ref_path, reference, stats, choice, rows, control_log, qat_log, artifacts,
                      time.perf_counter() - t_start)
     atomic_write(out / "report.json", lambda tmp: Path(tmp).write_text(json.dumps(report, indent=1) + "\n"))
     md = _markdown(report)
     atomic_write(out / "report.md", lambda tmp: Path(tmp).write_text(md))
     print(md)
     return 0
+
+
+def _export(args, qat_model, out: Path, root, sets, reference, ref_path) -> list[dict]:
+    """Every requested artifact, exported once (a rerun keeps a file whose card still matches it), with the
+    latency of one tile in eager PyTorch beside it for scale."""
+    from export import backend
+    from export.card import read_card
+    from export.verify import artifact_name, export_and_verify, tile_latency
+
+    formats = [f for f in args.formats.split(",") if f]
+    if not formats:
+        return []
+    folder = out / "export"
+    folder.mkdir(exist_ok=True)
+    meta = {"name": f"{reference.preset.name}-x{reference.scale}-qat", "source": str(out / "qat.safetensors"),
+            "reference": str(ref_path), "preset": qat_model.preset, "scale": qat_model.scale,
+            "routing": {"type": "fixed", "experts": list(qat_model.experts)}}
+    eager = _cached_json(out / "eager_latency.json", lambda: {
+        "reference FP32 (eager PyTorch)": tile_latency(_torch_runner(reference), args.tile, runs=10),
+        "edge INT8 (PyTorch reference kernels)": tile_latency(_torch_runner(qat_model.int8()), args.tile, runs=5)})
+    cards = []
+    for fmt in formats:
+        for precision in [p for p in args.export_precision.split(",") if p]:
+            if fmt == "mlpackage" and precision == "fp32":
+                precision = "fp16"
+            if precision not in backend(fmt).PRECISIONS:
+                continue
+            path = folder / artifact_name(meta["name"], fmt, precision)
+            try:
+                cards.append(read_card(path))
+                continue
+            except UserError:
+                pass
+            print(f"exporting {path.name} ...", flush=True)
+            cards.append(export_and_verify(qat_model, meta, fmt, precision, args.tile, DEFAULT_OVERLAP, path, root,
+                                           sets, args.threads))
+    for card in cards:
+        card["eager_latency"] = eager
+    return cards
+
+
+def _torch_runner(module):
+    def run(x):
+        with torch.no_grad():
+            return module(torch.from_numpy(x)).numpy()
+    return run
+
+
+def _recipe(args) -> str:
+    return (f"{args.iters} iterations, batch {args.batch} x {args.patch} px LR patches, Adam lr {args.lr} with cosine "
+            f"decay to 0, observers frozen from 75%; loss L1 to the reference's output + 0.5 L1 to HR")
 
 
 def _prepare_out(out: Path, config: dict) -> Path:
@@ -206,7 +270,7 @@ def _save_program(path: Path, module, example) -> None:
     atomic_write(path, lambda tmp: torch.export.save(program, tmp))
 
 
-def _report(args, ref_path, reference, stats, choice, rows, control_log, qat_log, wall) -> dict:
+def _report(args, ref_path, reference, stats, choice, rows, control_log, qat_log, artifacts, wall) -> dict:
     sets = list(next(iter(rows.values())).keys())
     ref = rows["reference FP32 (dynamic routing)"]
     control = next(v for k, v in rows.items() if "control" in k)
@@ -219,10 +283,29 @@ def _report(args, ref_path, reference, stats, choice, rows, control_log, qat_log
             "schedule": "Adam, cosine decay to 0; QAT observers frozen from 75% of the iterations",
             "loss": "L1 to the reference's output + 0.5 L1 to HR",
             "routing": {"counts": stats.counts.tolist(), "mean_weight": np.round(stats.mean_weight, 4).tolist()},
-            "experts": choice, "rows": rows, "drops": drops,
+            "experts": choice, "rows": rows, "drops": drops, "artifacts": _artifact_rows(artifacts, ref, int8),
             "final_loss": {"control": control_log["losses"][-1] if control_log["losses"] else None,
                            "qat": qat_log["losses"][-1] if qat_log["losses"] else None},
             "wall_s": round(wall, 1)}
+
+
+def _artifact_rows(cards: list[dict], ref: dict, int8: dict) -> list[dict]:
+    rows = []
+    for c in cards:
+        row = {"file": c["file"], "format": c["format"], "precision": c["precision"],
+               "size_kb": round(c["size_bytes"] / 1024, 1), "tile": c["tile"],
+               "partitions": c["audit"].get("partitions"), "latency_tile_ms": (c.get("latency") or {}).get("median_ms"),
+               "eager_latency_tile_ms": {k: v["median_ms"] for k, v in c.get("eager_latency", {}).items()}}
+        if c.get("psnr"):
+            row["psnr"] = {s: v["psnr"] for s, v in c["psnr"].items()}
+            row["drop_vs_reference"] = {s: round(ref[s]["psnr"] - v["psnr"], 4) for s, v in c["psnr"].items()}
+            row["diff_vs_pytorch_int8"] = {s: round(v["psnr"] - int8[s]["psnr"], 4) for s, v in c["psnr"].items()}
+        else:
+            row["not_measured"] = c.get("not_measured")
+            if c["format"] == "mlpackage":
+                row["weights_kb"] = round(c["audit"]["weights_bytes"] / 1024, 1)
+        rows.append(row)
+    return rows
 
 
 def _markdown(r: dict) -> str:
@@ -240,7 +323,24 @@ def _markdown(r: dict) -> str:
     lines += ["", "| drop (dB) | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets),
               "| INT8 vs reference | " + " | ".join(f"{r['drops'][s]['int8_vs_reference']:+.3f}" for s in sets) + " |",
               "| INT8 vs FP32 control | " + " | ".join(f"{r['drops'][s]['int8_vs_control']:+.3f}" for s in sets) + " |",
-              "", "![routing](routes.png)", "", f"Wall time {r['wall_s']:.0f} s.", ""]
+              ""]
+    if r["artifacts"]:
+        eager = r["artifacts"][0]["eager_latency_tile_ms"]
+        lines += [f"Artifacts (tile {r['artifacts'][0]['tile']} LR px; scored on whole images tiled in their own runtime; "
+                  "eager PyTorch per tile: " + ", ".join(f"{k} {v:.0f} ms" for k, v in eager.items()) + "):", "",
+                  "| artifact | size (KB) | partitions | tile (ms) | " + " | ".join(f"{s} PSNR (drop)" for s in sets)
+                  + " |", "|---|---|---|---|" + "---|" * len(sets)]
+        for a in r["artifacts"]:
+            if "psnr" in a:
+                cells = " | ".join(f"{a['psnr'][s]:.2f} ({a['drop_vs_reference'][s]:+.3f})" for s in sets)
+                lat = f"{a['latency_tile_ms']:.1f}"
+            else:
+                cells = " | ".join("not run here" for _ in sets)
+                lat = "-"
+            lines.append(f"| {a['file']} | {a['size_kb']:.0f} | {a['partitions'] if a['partitions'] is not None else '-'}"
+                         f" | {lat} | {cells} |")
+        lines.append("")
+    lines += ["![routing](routes.png)", "", f"Wall time {r['wall_s']:.0f} s.", ""]
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ from seemore_edge.checkpoints import load_program
 from seemore_edge import qat
 from tests.conftest import run_tool
 
-ARGS = ["--iters", "4", "--batch", "2", "--patch", "32", "--calibration", "2"]
+ARGS = ["--iters", "4", "--batch", "2", "--patch", "32", "--calibration", "2", "--tile", "32", "--threads", "1"]
 
 
 def test_main_job_end_to_end_and_resume(tiny_checkpoint, tmp_path, capsys, monkeypatch):
@@ -20,8 +20,15 @@ def test_main_job_end_to_end_and_resume(tiny_checkpoint, tmp_path, capsys, monke
     report = json.loads((out / "report.json").read_text())
     assert len(report["rows"]) == 5 and set(report["drops"]) == {"samples"}
     assert sum(report["routing"]["counts"][0]) == 5
-    for name in ("routes.png", "edge_fp32.safetensors", "qat_int8.pt2", "report.md", "control.ckpt", "qat.ckpt"):
+    for name in ("routes.png", "edge_fp32.safetensors", "qat_int8.pt2", "report.md", "control.ckpt", "qat.ckpt",
+                 "qat.safetensors", "export/tiny-x4-qat-int8.pte", "export/tiny-x4-qat-int8.tflite",
+                 "export/tiny-x4-qat-int8.mlpackage"):
         assert (out / name).exists(), name
+    artifacts = {a["format"]: a for a in report["artifacts"]}
+    assert artifacts["pte"]["partitions"] == 1 and artifacts["pte"]["size_kb"] > 0
+    for fmt in ("pte", "tflite"):  # scored in their runtimes, within a few hundredths of a dB of PyTorch INT8
+        assert abs(artifacts[fmt]["diff_vs_pytorch_int8"]["samples"]) < 0.1, artifacts[fmt]
+    assert "| tiny-x4-qat-int8.pte |" in (out / "report.md").read_text()
     int8 = load_program(out / "qat_int8.pt2")
     with torch.no_grad():
         assert int8(torch.rand(2, 3, 40, 52)).shape == (2, 3, 160, 208)  # any batch and size, not just the example's
