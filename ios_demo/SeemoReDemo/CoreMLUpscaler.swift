@@ -1,0 +1,62 @@
+import CoreML
+import Foundation
+import Tiling
+
+/// A compiled Core ML model and its card behind the shared tiler.
+final class CoreMLUpscaler {
+    let card: ModelCard
+    private let model: MLModel
+    private let inputName = "lr", outputName = "sr"
+
+    /// Finds `<name>.mlmodelc` (compiled by Xcode from the .mlpackage) and `<name>.mlpackage.json` in the bundle.
+    static func available() -> [(name: String, card: URL, compiled: URL)] {
+        let cards = Bundle.main.urls(forResourcesWithExtension: "json", subdirectory: nil) ?? []
+        return cards.compactMap { card in
+            let name = card.deletingPathExtension().deletingPathExtension().lastPathComponent
+            guard card.deletingPathExtension().pathExtension == "mlpackage",
+                  let compiled = Bundle.main.url(forResource: name, withExtension: "mlmodelc") else { return nil }
+            return (name, card, compiled)
+        }
+    }
+
+    init(card: ModelCard, compiled: URL, computeUnits: MLComputeUnits) throws {
+        self.card = card
+        let config = MLModelConfiguration()
+        config.computeUnits = computeUnits
+        model = try MLModel(contentsOf: compiled, configuration: config)
+        let inShape = model.modelDescription.inputDescriptionsByName[inputName]?.multiArrayConstraint?.shape.map { $0.intValue }
+        let outShape = model.modelDescription.outputDescriptionsByName[outputName]?.multiArrayConstraint?.shape.map { $0.intValue }
+        let n = card.tile * card.scale
+        guard inShape == [1, 3, card.tile, card.tile], outShape == nil || outShape! == [1, 3, n, n] else {
+            throw ModelProblem.mismatch("\(card.file) does not match its card: model takes \(inShape ?? []) and gives " +
+                "\(outShape ?? []), card says tile \(card.tile) x\(card.scale); copy both from the same export")
+        }
+    }
+
+    /// One tile through Core ML: float32 NCHW in, float32 NCHW out.
+    func run(_ tile: [Float]) throws -> [Float] {
+        let t = card.tile
+        let input = try MLMultiArray(shape: [1, 3, NSNumber(value: t), NSNumber(value: t)], dataType: .float32)
+        input.withUnsafeMutableBufferPointer(ofType: Float.self) { ptr, _ in
+            for i in 0..<tile.count { ptr[i] = tile[i] }
+        }
+        let features = try MLDictionaryFeatureProvider(dictionary: [inputName: MLFeatureValue(multiArray: input)])
+        guard let out = try model.prediction(from: features).featureValue(for: outputName)?.multiArrayValue else {
+            throw ModelProblem.unsupported("the model gave no '\(outputName)' output")
+        }
+        let n = 3 * card.tile * card.scale * card.tile * card.scale
+        guard out.count == n else { throw ModelProblem.mismatch("output has \(out.count) values, expected \(n)") }
+        var result = [Float](repeating: 0, count: n)
+        let side = card.tile * card.scale
+        let strides = out.strides.map { $0.intValue }
+        let contiguous = strides == [3 * side * side, side * side, side, 1]
+        if out.dataType == .float32 && contiguous {
+            out.withUnsafeBufferPointer(ofType: Float.self) { ptr in for i in 0..<n { result[i] = ptr[i] } }
+        } else {  // padded rows or another element type: index through the strides
+            for c in 0..<3 { for y in 0..<side { for x in 0..<side {
+                result[(c * side + y) * side + x] = out[c * strides[1] + y * strides[2] + x * strides[3]].floatValue
+            } } }
+        }
+        return result
+    }
+}

@@ -1,0 +1,38 @@
+import Foundation
+
+/// The card the export step writes beside every artifact (<package>.json). Tile, overlap, scale and the value range
+/// come from it. Xcode ships only the compiled model, so the app cannot hash the package: it checks instead that the
+/// compiled model's input and output shapes are the card's (CoreMLUpscaler.init), and copy_models.sh refuses a
+/// package without its card.
+struct ModelCard: Decodable {
+    struct IO: Decodable { let layout: String; let dtype: String; let range: [Double] }
+    struct Scores: Decodable { let psnr: Double }
+    let file: String
+    let format: String
+    let precision: String
+    let scale: Int
+    let tile: Int
+    let overlap: Int
+    let sha256: String
+    let input: IO
+    let output: IO
+    let psnr: [String: Scores]?
+
+    var label: String { "Core ML \(precision.uppercased()) x\(scale) (tile \(tile))" }
+
+    static func load(_ url: URL) throws -> ModelCard {
+        try JSONDecoder().decode(ModelCard.self, from: Data(contentsOf: url))
+    }
+}
+
+enum ModelProblem: LocalizedError {
+    case noModel, mismatch(String), unsupported(String)
+    var errorDescription: String? {
+        switch self {
+        case .noModel:
+            return "No model present. Export one (python -m seemore_edge.export --formats mlpackage ...), run " +
+                "ios_demo/copy_models.sh and rebuild."
+        case .mismatch(let m), .unsupported(let m): return m
+        }
+    }
+}
