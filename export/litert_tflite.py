@@ -69,7 +69,8 @@ def audit(path: Path) -> dict:
 
 
 class Runner:
-    """Maps a float32 1x3xTxT LR tile in [0, 1] to its float32 SR tile; an INT8 output is dequantized."""
+    """Maps a float32 1x3xTxT LR tile in [0, 1] to its float32 SR tile; INT8 inputs and outputs are (de)quantized with
+    the model's own parameters."""
 
     def __init__(self, path: Path, tile: int, threads: int | None = None):
         self.tile = tile
@@ -81,6 +82,10 @@ class Runner:
         if lr.shape != (1, 3, self.tile, self.tile) or lr.dtype != np.float32:
             raise ValueError(f"this .tflite takes float32 tiles of 1x3x{self.tile}x{self.tile}, got {lr.dtype} "
                              f"{'x'.join(map(str, lr.shape))}")
+        if self.inp["dtype"] != np.float32:  # an INT8 input (the converter folds a leading quantize into it)
+            scale, zero = self.inp["quantization"]
+            info = np.iinfo(self.inp["dtype"])
+            lr = np.clip(np.round(lr / scale) + zero, info.min, info.max).astype(self.inp["dtype"])
         self.it.set_tensor(self.inp["index"], lr)
         self.it.invoke()
         y = self.it.get_tensor(self.out["index"])

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -45,4 +46,35 @@ def plot_routes(counts, ranks, png: Path, title: str) -> None:
     ax.legend()
     fig.tight_layout()
     atomic_write(png, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    plt.close(fig)
+
+
+def plot_psnr_latency(records: list[dict], png: Path) -> None:
+    """Quality against speed: one point per contender (720p frame), PSNR from its card on the first set it has."""
+    pts = [r for r in records if r["input"] == "frame720p" and r.get("psnr")]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in pts:
+        s = "BSD100" if "BSD100" in r["psnr"] else next(iter(r["psnr"]))
+        ax.scatter(r["median_ms"], r["psnr"][s], s=40)
+        ax.annotate(f"{r['contender']} ({r['threads']}t)", (r["median_ms"], r["psnr"][s]), fontsize=7,
+                    xytext=(4, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("median latency of a 1280x720 output frame (ms, log scale)")
+    ax.set_ylabel("PSNR (dB), from each contender's card")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    atomic_write(png, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    plt.close(fig)
+
+
+def plot_crop_grid(panels: list[tuple[str, "np.ndarray"]], png: Path, title: str) -> None:
+    """Side-by-side crops (HR, bicubic, models), where looking beats reading numbers."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 3.0))
+    for ax, (label, img) in zip(np.atleast_1d(axes), panels):
+        ax.imshow(img, interpolation="nearest")
+        ax.set_title(label, fontsize=7)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    atomic_write(png, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)

@@ -1,0 +1,61 @@
+"""This CPU's throughput limit through each runtime: two dense 3x3 convolutions (256 channels, 96x96) exported and run
+exactly as the model's artifacts are, in FP32 and INT8. A contender's GMAC/s over this figure says how much of the
+machine its runtime actually uses; the rest is memory traffic, small-channel ops and glue."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+CHANNELS, SIDE = 256, 96
+# A 1x1 conv widens the 3-channel tile the backends export (0.07% of the MACs), then the two dense convs.
+GMACS = (3 * CHANNELS + 2 * CHANNELS * CHANNELS * 9) * SIDE * SIDE / 1e9
+
+
+class DenseConvs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.widen = nn.Conv2d(3, CHANNELS, 1)
+        self.a = nn.Conv2d(CHANNELS, CHANNELS, 3, padding=1)
+        self.b = nn.Conv2d(CHANNELS, CHANNELS, 3, padding=1)
+
+    def forward(self, x):
+        return self.b(self.a(self.widen(x)))
+
+
+class LimitSource:
+    """An export source (see export/__init__.py) for the dense convolutions; INT8 by post-training quantization."""
+
+    def __init__(self):
+        torch.manual_seed(0)
+        self.model = DenseConvs().eval()
+
+    def fp32(self):
+        return self.model
+
+    def int8(self, fold_quantize: bool = True):
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
+                                                                             get_symmetric_quantization_config)
+
+        x = torch.rand(1, 3, SIDE, SIDE)
+        graph = torch.export.export(self.model, (x,)).module()
+        prepared = prepare_pt2e(graph, XNNPACKQuantizer().set_global(
+            get_symmetric_quantization_config(is_per_channel=True)))
+        prepared(x)
+        return convert_pt2e(prepared, fold_quantize=fold_quantize)
+
+
+def export_limits(folder: Path, formats: list[str]) -> dict[tuple[str, str], Path]:
+    """The dense-conv artifacts, (format, precision) -> path, in ``folder`` (reused when already there)."""
+    from export import backend
+
+    source, made = LimitSource(), {}
+    for fmt in formats:
+        for precision in ("fp32", "int8"):
+            path = folder / f"limit-{precision}{backend(fmt).SUFFIX}"
+            if not path.exists():
+                backend(fmt).export(source, precision, SIDE, path)
+            made[(fmt, precision)] = path
+    return made

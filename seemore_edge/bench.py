@@ -1,0 +1,359 @@
+"""``python -m seemore_edge.bench``: latency, memory and size of every artifact next to eager PyTorch, in one run.
+
+Contenders: eager PyTorch FP32 of the full model (dynamic routing, the shipped reference) and of the edge model, and
+every ``.pte`` and ``.tflite`` in ``--artifacts`` (without it, the shipped T-x4-qat is exported to a temporary folder
+first). Inputs: one 128x128 LR tile, and a 1280x720 output frame (320x180 LR at x4) processed as the app does it
+(tiled with the card's tile and overlap; eager PyTorch takes the whole frame in one call, its natural use). Runs are
+interleaved across contenders so machine drift hits all alike; peak memory is measured per contender in a separate
+process; the limit is this CPU's throughput through the same runtime (export/throughput.py).
+
+Phones: ``--android`` prints the adb command lines that run the same artifacts with ExecuTorch's and LiteRT's
+benchmark binaries on an attached device (paths given with --et-runner/--litert-benchmark); they are not run here.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import cli
+from .errors import UserError
+from .imageio import atomic_write
+
+FRAME_LR = (180, 320)  # 1280x720 output at x4
+TILE = 128
+
+
+def parse(argv):
+    ap = argparse.ArgumentParser(prog="python -m seemore_edge.bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--artifacts", type=Path, help="folder of exported .pte/.tflite with cards (default: export the "
+                                                   "shipped T-x4-qat to a temporary folder)")
+    ap.add_argument("--threads", default="2", help="comma-separated thread counts, e.g. 1,2")
+    ap.add_argument("--runs", type=int, default=20, help="timed runs per contender and input (after warm-up)")
+    ap.add_argument("--reference", default="T-x4", help="shipped FP32 reference (eager contender)")
+    ap.add_argument("--qat", default="T-x4-qat", help="shipped QAT model (eager edge contender; export source)")
+    ap.add_argument("--json", type=Path, help="records, one per (contender, input, threads)")
+    ap.add_argument("--out", type=Path, default=Path("out/bench"), help="report.md and plots go here")
+    ap.add_argument("--data-root", help="benchmark root for the crop grid (default: $SEEMORE_DATA)")
+    ap.add_argument("--android", action="store_true", help="print the phone command lines instead of running here")
+    ap.add_argument("--et-runner", default="/data/local/tmp/executor_runner")
+    ap.add_argument("--litert-benchmark", default="/data/local/tmp/benchmark_model")
+    ap.add_argument("--child", nargs=3, metavar=("KIND", "PATH", "THREADS"), help=argparse.SUPPRESS)
+    return ap.parse_args(argv)
+
+
+# --- contenders -----------------------------------------------------------------------------------------------------
+
+class Contender:
+    """A name, how to run one LR input (float32 NCHW) and what it is; ``tile`` is None for whole-frame eager models."""
+
+    def __init__(self, name, fmt, precision, run, tile, overlap, scale, size_kb, psnr, path=None):
+        self.name, self.format, self.precision, self.run = name, fmt, precision, run
+        self.tile, self.overlap, self.scale, self.size_kb, self.psnr, self.path = (tile, overlap, scale, size_kb,
+                                                                                    psnr, path)
+
+    def frame(self, lr_uint8: np.ndarray) -> np.ndarray:
+        from .tiling import upscale_tiled
+
+        if self.tile is None:
+            x = np.ascontiguousarray(lr_uint8.transpose(2, 0, 1)[None], np.float32) / 255.0
+            return self.run(x)
+        return upscale_tiled(self.run, lr_uint8, self.scale, self.tile, self.overlap)
+
+
+def _eager(module, threads):
+    def run(x):
+        torch.set_num_threads(threads)
+        with torch.no_grad():
+            return module(torch.from_numpy(x)).numpy()
+    return run
+
+
+def _artifact_runner(path: Path, tile: int, threads: int):
+    from export import load_runner
+
+    runner = load_runner(path, tile, threads)
+    if path.suffix == ".pte":  # ExecuTorch's pool is process-wide: set it before every call of this contender
+        from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
+
+        def run(x):
+            _unsafe_reset_threadpool(threads)
+            return runner(x)
+        return run
+    return runner
+
+
+def contenders(args, artifacts: Path, threads: int) -> list[Contender]:
+    from export.card import read_card
+    from quant.qat_checkpoint import load_qat
+
+    from .checkpoints import load_model, resolve_weights
+
+    ref_path = _weights(args.reference)
+    ref = load_model(ref_path)
+    ref_card = json.loads(ref_path.with_suffix(".json").read_text()) if ref_path.with_suffix(".json").exists() else {}
+    out = [Contender(f"eager FP32 full ({args.reference})", "eager", "fp32", _eager(ref, threads), None, 0, ref.scale,
+                     ref_path.stat().st_size / 1024, _psnr_of(ref_card.get("metrics", {})))]
+    qat_path = _weights(args.qat)
+    edge = load_qat(qat_path).fp32()
+    out.append(Contender(f"eager FP32 edge ({args.qat} float weights)", "eager", "fp32", _eager(edge, threads), None,
+                         0, ref.scale, qat_path.stat().st_size / 1024, None))
+    for path in sorted(artifacts.iterdir()):
+        if path.suffix not in (".pte", ".tflite"):
+            continue
+        card = read_card(path)
+        out.append(Contender(path.name, card["format"], card["precision"],
+                             _artifact_runner(path, card["tile"], threads), card["tile"], card["overlap"],
+                             card["scale"], card["size_bytes"] / 1024, _psnr_of(card.get("psnr") or {}), path))
+    return out
+
+
+def _psnr_of(sets: dict) -> dict:
+    return {k: v["psnr"] for k, v in sets.items() if isinstance(v, dict) and "psnr" in v}
+
+
+# --- timing ---------------------------------------------------------------------------------------------------------
+
+def time_interleaved(cs: list[Contender], inputs: dict, runs: int) -> dict:
+    """{(contender, input): [ms, ...]}: every run goes once through every contender before the next run starts."""
+    times = {(c.name, name): [] for c in cs for name in inputs}
+    for name, (kind, x) in inputs.items():
+        for c in cs:  # warm-up
+            for _ in range(2):
+                _call(c, kind, x)
+        for _ in range(runs):
+            for c in cs:
+                t0 = time.perf_counter()
+                _call(c, kind, x)
+                times[(c.name, name)].append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+def _call(c: Contender, kind: str, x):
+    if kind == "tile" and c.tile not in (None, x.shape[-1]):  # an artifact made for another tile runs its own size
+        x = np.ascontiguousarray(np.resize(x, (1, 3, c.tile, c.tile)))
+    return c.run(x) if kind == "tile" else c.frame(x)
+
+
+def _weights(arg: str) -> Path:
+    """A shipped name (T-x4) or a checkpoint path."""
+    from .checkpoints import resolve_weights
+
+    return Path(arg) if Path(arg).is_file() else resolve_weights(arg)
+
+
+def peak_memory(kind: str, path: str, threads: int) -> float:
+    """Peak resident memory (MB) of a fresh process that loads one contender and upscales one 720p frame."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    res = subprocess.run([sys.executable, "-m", "seemore_edge.bench", "--child", kind, path, str(threads)],
+                         capture_output=True, text=True, env=env, timeout=900)
+    if res.returncode != 0:
+        raise UserError(f"memory probe of {path} failed: {res.stderr.strip().splitlines()[-1:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+
+
+def _child(kind: str, path: str, threads: int) -> None:
+    """The separate process of ``peak_memory``."""
+    from export.card import read_card
+
+    from .checkpoints import load_model, resolve_weights
+
+    lr = (np.random.default_rng(0).random(FRAME_LR + (3,)) * 255).astype(np.uint8)
+    if kind == "eager":
+        from quant.qat_checkpoint import is_qat_checkpoint, load_qat
+
+        p = _weights(path)
+        module = load_qat(p).fp32() if is_qat_checkpoint(p) else load_model(p)
+        c = Contender(path, "eager", "fp32", _eager(module, threads), None, 0, 4, 0, None)
+    else:
+        card = read_card(Path(path))
+        c = Contender(path, card["format"], card["precision"], _artifact_runner(Path(path), card["tile"], threads),
+                      card["tile"], card["overlap"], card["scale"], 0, None)
+    c.frame(lr)
+    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+# --- the run --------------------------------------------------------------------------------------------------------
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    if args.child:
+        _child(args.child[0], args.child[1], int(args.child[2]))
+        return 0
+    try:
+        thread_counts = [int(t) for t in args.threads.split(",") if t]
+    except ValueError:
+        raise UserError(f"--threads {args.threads}: expected comma-separated integers") from None
+    cli.check_json_target(args.json)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--out {args.out}: not writable ({e.strerror})") from None
+    with tempfile.TemporaryDirectory() as tmp:
+        artifacts = args.artifacts or _export_shipped(args.qat, Path(tmp))
+        if not artifacts.is_dir():
+            raise UserError(f"--artifacts {artifacts}: no such folder")
+        if args.android:
+            print(android_commands(artifacts, args))
+            return 0
+        records, limits = run_bench(args, artifacts, thread_counts, Path(tmp))
+        crops = _crop_grid(args, artifacts)
+    payload = {"records": records, "limits": limits, "crops": crops}
+    cli.write_json(args.json, payload)
+    _write_report(args, payload)
+    return 0
+
+
+def _export_shipped(name: str, folder: Path) -> Path:
+    from export.verify import artifact_name, export_and_verify
+
+    from .checkpoints import resolve_weights
+    from .export import load_source
+
+    source, meta = load_source(_weights(name))
+    meta = {"name": Path(name).stem, "source": name, **meta}
+    for fmt in ("pte", "tflite"):
+        for precision in ("int8", "fp32"):
+            target = folder / artifact_name(meta["name"], fmt, precision)
+            print(f"exporting {target.name} ...", flush=True)
+            export_and_verify(source, meta, fmt, precision, TILE, 16, target, None, [], 2)
+    return folder
+
+
+def run_bench(args, artifacts: Path, thread_counts: list[int], tmp: Path) -> tuple[list[dict], dict]:
+    from export.throughput import GMACS as LIMIT_GMACS, export_limits
+
+    from .checkpoints import load_model, resolve_weights
+    from .complexity import count_gmacs
+
+    ref = load_model(_weights(args.reference))
+    gmacs = {"tile128": count_gmacs(ref, TILE, TILE), "frame720p": count_gmacs(ref, *FRAME_LR)}
+    frame = (np.random.default_rng(0).random(FRAME_LR + (3,)) * 255).astype(np.uint8)
+    tile = np.random.default_rng(1).random((1, 3, TILE, TILE), dtype=np.float32)
+    inputs = {"tile128": ("tile", tile), "frame720p": ("frame", frame)}
+    formats = sorted({p.suffix[1:] for p in artifacts.iterdir() if p.suffix in (".pte", ".tflite")})
+    limit_paths = export_limits(tmp, formats)
+    records, limits = [], {}
+    for threads in thread_counts:
+        cs = contenders(args, artifacts, threads)
+        times = time_interleaved(cs, inputs, args.runs)
+        for (fmt, precision), path in limit_paths.items():
+            from export import load_runner
+
+            run = _artifact_runner(path, 96, threads) if fmt == "pte" else load_runner(path, 96, threads)
+            x = np.random.default_rng(2).random((1, 3, 96, 96), dtype=np.float32)
+            for _ in range(2):
+                run(x)
+            ms = []
+            for _ in range(max(5, args.runs // 2)):
+                t0 = time.perf_counter()
+                run(x)
+                ms.append((time.perf_counter() - t0) * 1e3)
+            limits[f"{fmt} {precision} {threads}t"] = round(LIMIT_GMACS / (np.median(ms) / 1e3), 1)
+        for c in cs:
+            kind = "eager" if c.format == "eager" else "artifact"
+            target = (args.reference if "full" in c.name else args.qat) if kind == "eager" else str(c.path)
+            rss = peak_memory(kind, target, threads)
+            for name in inputs:
+                ms = times[(c.name, name)]
+                median = float(np.median(ms))
+                rec = {"contender": c.name, "format": c.format, "precision": c.precision, "threads": threads,
+                       "input": name, "median_ms": round(median, 2), "p90_ms": round(float(np.percentile(ms, 90)), 2),
+                       "tile": c.tile or TILE if name == "tile128" else c.tile,
+                       "runs": len(ms), "peak_rss_mb": round(rss, 1), "size_kb": round(c.size_kb, 1),
+                       "gmacs": round(gmacs[name], 3), "gmac_per_s": round(gmacs[name] / (median / 1e3), 1),
+                       "psnr": c.psnr}
+                lim = limits.get(f"{c.format} {c.precision} {threads}t")
+                if lim:
+                    rec["pct_of_limit"] = round(100 * rec["gmac_per_s"] / lim, 1)
+                records.append(rec)
+        base = {r["input"]: r["median_ms"] for r in records if r["threads"] == threads and "full" in r["contender"]}
+        for r in records:
+            if r["threads"] == threads:
+                r["speedup_vs_eager_full"] = round(base[r["input"]] / r["median_ms"], 2)
+    return records, limits
+
+
+def _crop_grid(args, artifacts: Path) -> str | None:
+    """HR, bicubic, the full FP32 model and every INT8 artifact in its runtime on one crop of a BSD100 image."""
+    from export.card import read_card
+
+    from .checkpoints import load_model, resolve_weights
+    from .datasets import data_root, load_set
+    from .evaluation import run_model
+    from .imresize import imresize
+    from .plots import plot_crop_grid
+
+    root = data_root(args.data_root)
+    if root is None or not (root / "BSD100").is_dir():
+        print("no BSD100 under the data root: crop grid skipped")
+        return None
+    pair = next(iter(load_set(root, "BSD100", 4)))
+    ref = load_model(_weights(args.reference))
+    h, w = pair.hr.shape[:2]
+    y, x, n = h // 2 - 64, w // 2 - 64, 128
+
+    def crop(img):
+        return img[y:y + n, x:x + n]
+    panels = [("HR", crop(pair.hr)), ("bicubic", crop(imresize(pair.lr, 4))),
+              (f"{args.reference} FP32 (full)", crop(run_model(ref, pair.lr)))]
+    for path in sorted(artifacts.iterdir()):
+        if path.suffix in (".pte", ".tflite") and "int8" in path.name:
+            card = read_card(path)
+            c = Contender(path.name, card["format"], card["precision"], _artifact_runner(path, card["tile"], 2),
+                          card["tile"], card["overlap"], card["scale"], 0, None)
+            panels.append((f"{card['format']} INT8 (runtime)", crop(c.frame(pair.lr))))
+    plot_crop_grid(panels, args.out / "crops.png", f"BSD100 {pair.name}, x4, center crop {n}x{n}")
+    return "crops.png"
+
+
+def android_commands(artifacts: Path, args) -> str:
+    """adb command lines for ExecuTorch's executor_runner and LiteRT's benchmark_model on an attached phone."""
+    lines = ["# Not run here (no phone attached to this machine). Push the runtimes' benchmark binaries first."]
+    for p in sorted(artifacts.iterdir()):
+        if p.suffix == ".pte":
+            lines += [f"adb push {p} /data/local/tmp/{p.name}",
+                      f"adb shell {args.et_runner} --model_path /data/local/tmp/{p.name} --num_executions {args.runs}"]
+        elif p.suffix == ".tflite":
+            lines += [f"adb push {p} /data/local/tmp/{p.name}",
+                      f"adb shell {args.litert_benchmark} --graph=/data/local/tmp/{p.name} --num_threads=2 "
+                      f"--use_xnnpack=true --num_runs={args.runs}"]
+    lines.append("# iOS: open the .mlpackage in Xcode > Performance tab (Core ML performance report) on a device.")
+    return "\n".join(lines)
+
+
+def _write_report(args, payload: dict) -> None:
+    from .plots import plot_psnr_latency
+
+    recs = payload["records"]
+    lines = ["# Benchmark", "", f"{len({r['contender'] for r in recs})} contenders, inputs: one 128x128 LR tile and a "
+             "1280x720 output frame (320x180 LR, tiled as the app does for artifacts; one call for eager PyTorch); "
+             f"median and p90 of {recs[0]['runs'] if recs else 0} interleaved runs after warm-up.", "",
+             "| contender | threads | input | median ms | p90 ms | x eager full | GMAC/s | % of limit | peak RSS MB |"
+             " size KB |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in recs:
+        lines.append(f"| {r['contender']} | {r['threads']} | {r['input']} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} | "
+                     f"{r['speedup_vs_eager_full']:.2f} | {r['gmac_per_s']:.0f} | {r.get('pct_of_limit', '-')} | "
+                     f"{r['peak_rss_mb']:.0f} | {r['size_kb']:.0f} |")
+    lines += ["", "Throughput limit (two dense 3x3 convs, 256 ch, 96x96, through each runtime), GMAC/s: " +
+              ", ".join(f"{k} {v}" for k, v in payload["limits"].items()), ""]
+    plot_psnr_latency(recs, args.out / "psnr_latency.png")
+    lines += ["![PSNR vs latency](psnr_latency.png)", ""]
+    if payload.get("crops"):
+        lines += [f"![crops]({payload['crops']})", ""]
+    atomic_write(args.out / "report.md", lambda tmp: Path(tmp).write_text("\n".join(lines)))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    cli.run(main)

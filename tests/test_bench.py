@@ -1,0 +1,41 @@
+"""The bench tool on tiny models: every contender timed on both inputs, memory probed in a child process, the limit
+measured through each runtime, and the JSON, report and plot written by one command."""
+import json
+
+import torch
+
+from quant.qat import freeze_observers
+from quant.qat_checkpoint import prepare_for, save_qat
+from seemore_edge import bench, export as export_tool
+from tests.conftest import run_tool
+
+
+def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("SEEMORE_DATA", raising=False)
+    torch.manual_seed(0)
+    prepared = prepare_for("tiny", 4, (2,))
+    with torch.no_grad():
+        prepared(torch.rand(2, 3, 48, 48))
+    freeze_observers(prepared)
+    qat = tmp_path / "tiny-qat.safetensors"
+    save_qat(prepared, "tiny", 4, (2,), qat, {})
+    artifacts = tmp_path / "artifacts"
+    assert export_tool.main(["--checkpoint", str(qat), "--formats", "pte,tflite", "--precision", "int8",
+                             "--tile", "128", "--overlap", "16", "--out", str(artifacts), "--sets", "samples",
+                             "--threads", "1"]) == 0
+    out, js = tmp_path / "bench", tmp_path / "bench.json"
+    code, stdout, err = run_tool(bench, ["--artifacts", str(artifacts), "--reference", str(tiny_checkpoint), "--qat",
+                                         str(qat), "--threads", "1", "--runs", "3", "--out", str(out), "--json",
+                                         str(js)], capsys)
+    assert code == 0, err
+    payload = json.loads(js.read_text())
+    recs = payload["records"]
+    assert {r["format"] for r in recs} == {"eager", "pte", "tflite"}
+    assert {r["input"] for r in recs} == {"tile128", "frame720p"} and len(recs) == 4 * 2
+    for r in recs:
+        assert r["median_ms"] > 0 and r["p90_ms"] >= r["median_ms"] and r["peak_rss_mb"] > 50 and r["size_kb"] > 0
+    assert set(payload["limits"]) == {"pte fp32 1t", "pte int8 1t", "tflite fp32 1t", "tflite int8 1t"}
+    assert all(r.get("pct_of_limit", 0) > 0 for r in recs if r["format"] != "eager")
+    assert (out / "report.md").exists() and (out / "psnr_latency.png").stat().st_size > 0
+    code, stdout, _ = run_tool(bench, ["--artifacts", str(artifacts), "--android"], capsys)
+    assert code == 0 and "benchmark_model --graph=/data/local/tmp/tiny-qat-int8.tflite" in stdout
