@@ -27,9 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     root = data_root(args.data_root)
     if root is None:
         raise UserError("shipping needs the benchmark sets: pass --data-root or set SEEMORE_DATA")
-    model = load_model(args.checkpoint)
     card = json.loads(card_path(args.checkpoint).read_text()) if card_path(args.checkpoint).exists() else {}
     t0 = time.perf_counter()
+    from quant.qat_checkpoint import is_qat_checkpoint, load_qat
+
+    if is_qat_checkpoint(args.checkpoint):
+        return _ship_qat(args, root, card, load_qat(args.checkpoint), t0)
+    model = load_model(args.checkpoint)
     result = evaluate_sets(model_upscaler(model), root, list(DEFAULT_SETS), model.scale)
     print(format_table(result, args.name))
     card.update({"name": args.name, "source": str(args.checkpoint),
@@ -45,6 +49,32 @@ def main(argv: list[str] | None = None) -> int:
     reloaded = load_file(target)
     if set(reloaded) != set(model.state_dict()):
         raise UserError(f"{target}: written tensors differ from the model's")
+    print(f"shipped {target} and {card_path(target).name}")
+    return 0
+
+
+def _ship_qat(args, root, card: dict, qat, t0: float) -> int:
+    """A QAT checkpoint ships as its own file (state + card); its metrics are the converted INT8 model's."""
+    import shutil
+
+    from quant.qat_checkpoint import load_qat as reload
+
+    result = evaluate_sets(model_upscaler(qat.int8()), root, list(DEFAULT_SETS), qat.scale)
+    print(format_table(result, args.name + " (INT8, PyTorch)"))
+    card.update({"name": args.name, "source": str(args.checkpoint),
+                 "metrics": {"protocol": "Y channel, MATLAB bicubic LR, scale-pixel border; converted INT8 graph in "
+                                         "PyTorch; python -m seemore_edge.evaluate --weights " + args.name,
+                             **result["sets"]},
+                 "evaluated_on": f"{platform.node() or 'this machine'}, {time.strftime('%Y-%m-%d')}, "
+                                 f"{time.perf_counter() - t0:.0f} s",
+                 "note": args.note})
+    WEIGHTS_DIR.mkdir(exist_ok=True)
+    target = WEIGHTS_DIR / f"{args.name}.safetensors"
+    from .imageio import atomic_write
+
+    atomic_write(target, lambda tmp: shutil.copyfile(args.checkpoint, tmp))
+    atomic_write(card_path(target), lambda tmp: Path(tmp).write_text(json.dumps(card, indent=1) + "\n"))
+    reload(target)  # the shipped file loads
     print(f"shipped {target} and {card_path(target).name}")
     return 0
 
