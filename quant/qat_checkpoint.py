@@ -16,10 +16,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from seemore_edge.checkpoints import build_model, card_path
+from seemore_edge.presets import get_preset
 from seemore_edge.errors import UserError
 from seemore_edge.imageio import atomic_write
 
 from quant.deploy_form import to_deploy_form
+from quant.fixed_routing import EXPORT_MIN_SIDE
 from quant.qat import convert, freeze_observers, prepare_qat
 
 FORMAT = "seemore-edge qat-int8"
@@ -45,6 +47,28 @@ class QatModel:
     def int8(self, fold_quantize: bool = True) -> torch.fx.GraphModule:
         """The converted INT8 graph (a fresh copy each call: conversion consumes the prepared model)."""
         return convert(copy.deepcopy(self.prepared), fold_quantize=fold_quantize)
+
+    def int8_model(self) -> "Int8Model":
+        return Int8Model(self.int8(), get_preset(self.preset), self.scale)
+
+
+class Int8Model(torch.nn.Module):
+    """The converted INT8 graph with what tools ask of a model (preset, scale, minimum input), so ``evaluate`` and
+    ``upscale`` run it like any checkpoint. Its inputs stay within the export bounds (sides 32 to 1024)."""
+
+    routing = "fixed"
+
+    def __init__(self, graph: torch.fx.GraphModule, preset, scale: int):
+        super().__init__()
+        self.graph, self.preset, self.scale = graph, preset, scale
+        self.min_lr_size = max(EXPORT_MIN_SIDE, preset.min_lr_size)
+
+    def train(self, mode: bool = True):
+        self.training = mode  # the exported graph has eval semantics baked in and refuses train()/eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.graph(x)
 
 
 def prepare_for(preset: str, scale: int, experts: tuple[int, ...]) -> torch.fx.GraphModule:

@@ -39,7 +39,7 @@ def model_from_args(args: argparse.Namespace, scale: int | None = None):
 
     path = model_path(args)
     if is_qat_checkpoint(path):
-        return load_qat(path, scale=scale).int8()
+        return load_qat(path, scale=scale).int8_model()
     return load_model(path, scale=scale)
 
 

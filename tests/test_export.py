@@ -139,3 +139,18 @@ def test_bad_inputs(exported, tiny_checkpoint, tmp_path, capsys):
     assert code == 2 and "sha256" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_tool(export_tool, ["--checkpoint", str(tiny_checkpoint), "--formats", "onnx"], capsys)
     assert code == 2 and "unknown format" in err
+
+
+def test_tools_run_a_qat_checkpoint_as_int8(tiny_qat, tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    from seemore_edge import upscale
+
+    monkeypatch.delenv("SEEMORE_DATA", raising=False)
+    code, out, err = run_tool(evaluate, ["--checkpoint", str(tiny_qat), "--sets", "samples"], capsys)
+    assert code == 0 and "samples" in out, err
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), np.uint8)).save(tmp_path / "in.png")
+    code, _, err = run_tool(upscale, [str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--checkpoint",
+                                      str(tiny_qat), "--tile", "32", "--overlap", "4"], capsys)
+    assert code == 0, err
+    assert Image.open(tmp_path / "out.png").size == (200, 160)
