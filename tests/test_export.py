@@ -91,14 +91,16 @@ def test_pte_int8_fully_delegated(exported):
 def test_tflite_int8_computes_in_int8(exported):
     card = read_card(exported / "tiny-qat-int8.tflite")
     ops = card["audit"]["ops"]
-    assert ops.get("CONV_2D int8", 0) > 0 and "CONV_2D float32" not in ops, ops
+    # Only the final LayerNorm's two statistics convs (C -> 1, 1x1) are float by design (quant/qat.py FLOAT_MODULES).
+    assert ops.get("CONV_2D int8", 0) > 0 and ops.get("CONV_2D float32", 0) <= 2, ops
     assert card["output"]["dtype"] == "int8" and card["output"]["quantization"]["scale"] > 0
 
 
 def test_mlpackage_structure(exported):
     int8 = read_card(exported / "tiny-qat-int8.mlpackage")["audit"]
     assert int8["int8_weight_ops"] > 0 and int8["activation_quantize_ops"] > 0
-    assert int8["float_weight_conv_or_linear"] == 0 and int8["debug_files"] == []
+    # Float by design: only the final LayerNorm's two statistics convs (quant/qat.py FLOAT_MODULES).
+    assert int8["float_weight_conv_or_linear"] <= 2 and int8["debug_files"] == []
     assert int8["inputs"] == [{"name": "lr", "shape": [1, 3, 32, 32], "dtype": "float32"}]
     fp16 = read_card(exported / "tiny-qat-fp16.mlpackage")["audit"]
     assert fp16["int8_weight_ops"] == 0 and fp16["float_weight_conv_or_linear"] > 0
