@@ -36,9 +36,12 @@ final class CoreMLUpscaler {
     /// One tile through Core ML: float32 NCHW in, float32 NCHW out.
     func run(_ tile: [Float]) throws -> [Float] {
         let t = card.tile
+        // The card's value ranges: the tiler works in [0, 1]; the model takes and gives card.input/output.range.
+        let (ilo, ihi) = (Float(card.input.range[0]), Float(card.input.range[1]))
+        let (olo, ohi) = (Float(card.output.range[0]), Float(card.output.range[1]))
         let input = try MLMultiArray(shape: [1, 3, NSNumber(value: t), NSNumber(value: t)], dataType: .float32)
         input.withUnsafeMutableBufferPointer(ofType: Float.self) { ptr, _ in
-            for i in 0..<tile.count { ptr[i] = tile[i] }
+            for i in 0..<tile.count { ptr[i] = ilo + tile[i] * (ihi - ilo) }
         }
         let features = try MLDictionaryFeatureProvider(dictionary: [inputName: MLFeatureValue(multiArray: input)])
         guard let out = try model.prediction(from: features).featureValue(for: outputName)?.multiArrayValue else {
@@ -57,6 +60,6 @@ final class CoreMLUpscaler {
                 result[(c * side + y) * side + x] = out[c * strides[1] + y * strides[2] + x * strides[3]].floatValue
             } } }
         }
-        return result
+        return result.map { ($0 - olo) / (ohi - olo) }
     }
 }

@@ -21,7 +21,12 @@ struct ModelCard: Decodable {
     var label: String { "Core ML \(precision.uppercased()) x\(scale) (tile \(tile))" }
 
     static func load(_ url: URL) throws -> ModelCard {
-        try JSONDecoder().decode(ModelCard.self, from: Data(contentsOf: url))
+        let card = try JSONDecoder().decode(ModelCard.self, from: Data(contentsOf: url))
+        guard card.input.layout == "NCHW", card.input.range.count == 2, card.output.range.count == 2,
+              card.input.range[1] > card.input.range[0], card.output.range[1] > card.output.range[0] else {
+            throw ModelProblem.unsupported("\(card.file): the card's layout or value ranges are not what this app feeds")
+        }
+        return card
     }
 }
 

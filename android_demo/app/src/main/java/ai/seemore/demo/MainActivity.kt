@@ -180,8 +180,9 @@ class MainActivity : AppCompatActivity() {
                 val tileTimes = ArrayList<Double>()
                 val start = System.nanoTime()
                 openRunner(model, THREADS).use { runner ->
+                    val ranged = card.inRange { runner.run(it) }
                     val timed: (FloatArray) -> FloatArray = { t ->
-                        val t0 = System.nanoTime(); val r = runner.run(t); tileTimes += (System.nanoTime() - t0) / 1e6; r
+                        val t0 = System.nanoTime(); val r = ranged(t); tileTimes += (System.nanoTime() - t0) / 1e6; r
                     }
                     Tiling.upscaleTiled(timed, rgb, h, w, card.scale, card.tile, card.overlap,
                         progress = { done, total -> main.post { progress.max = total; progress.progress = done } }) { top, rows ->

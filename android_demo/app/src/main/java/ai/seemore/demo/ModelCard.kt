@@ -19,8 +19,21 @@ data class ModelCard(
     val outputInt8: Boolean,     // LiteRT INT8 models return int8 with a scale and zero point
     val outputScale: Float,
     val outputZeroPoint: Int,
+    val inputRange: FloatArray,  // what pixel 0 and 255 map to on the way in
+    val outputRange: FloatArray, // what maps to 0 and 255 on the way out (the tiler clamps to it)
     val psnrSummary: String,
 ) {
+    /** The card's value ranges applied around a runner, so the tiler always works in [0, 1]. */
+    fun inRange(runner: (FloatArray) -> FloatArray): (FloatArray) -> FloatArray {
+        val (ilo, ihi) = inputRange[0] to inputRange[1]
+        val (olo, ohi) = outputRange[0] to outputRange[1]
+        if (ilo == 0f && ihi == 1f && olo == 0f && ohi == 1f) return runner
+        return { tile ->
+            val y = runner(FloatArray(tile.size) { ilo + tile[it] * (ihi - ilo) })
+            FloatArray(y.size) { (y[it] - olo) / (ohi - olo) }
+        }
+    }
+
     val label: String get() = "${format.uppercase()} ${precision.uppercase()} x$scale (tile $tile)"
 
     companion object {
@@ -41,8 +54,15 @@ data class ModelCard(
                 scale = j.getInt("scale"), tile = j.getInt("tile"), overlap = j.getInt("overlap"),
                 sha256 = j.getString("sha256"), outputInt8 = out.getString("dtype") == "int8",
                 outputScale = q?.getDouble("scale")?.toFloat() ?: 1f, outputZeroPoint = q?.getInt("zero_point") ?: 0,
+                inputRange = range(input), outputRange = range(out),
                 psnrSummary = summary,
             )
+        }
+
+        private fun range(io: JSONObject): FloatArray {
+            val r = io.optJSONArray("range") ?: return floatArrayOf(0f, 1f)
+            require(r.length() == 2 && r.getDouble(1) > r.getDouble(0)) { "the card's value range $r is not [low, high]" }
+            return floatArrayOf(r.getDouble(0).toFloat(), r.getDouble(1).toFloat())
         }
 
         fun sha256(file: File): String {
