@@ -83,11 +83,13 @@ def _artifact_runner(path: Path, tile: int, threads: int):
     from export import load_runner
 
     runner = load_runner(path, tile, threads)
-    if path.suffix == ".pte":  # ExecuTorch's pool is process-wide: set it before every call of this contender
-        from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
+    if path.suffix == ".pte":  # ExecuTorch's pool is process-wide: make sure it has this contender's size
+        from executorch.extension.pybindings.portable_lib import (_threadpool_get_thread_count,
+                                                                  _unsafe_reset_threadpool)
 
         def run(x):
-            _unsafe_reset_threadpool(threads)
+            if _threadpool_get_thread_count() != threads:
+                _unsafe_reset_threadpool(threads)
             return runner(x)
         return run
     return runner
@@ -180,7 +182,19 @@ def _child(kind: str, path: str, threads: int) -> None:
         c = Contender(path, card["format"], card["precision"], _artifact_runner(Path(path), card["tile"], threads),
                       card["tile"], card["overlap"], card["scale"], 0, None)
     c.frame(lr)
-    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({"peak_rss_mb": _peak_rss_mb()}))
+
+
+def _peak_rss_mb() -> float:
+    """This process's own high-water mark. Not ``getrusage``: Linux carries ru_maxrss across fork and exec, so a child
+    of a large parent reports the parent's size."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1 << 20 if sys.platform == "darwin" else 1024)
 
 
 # --- the run --------------------------------------------------------------------------------------------------------

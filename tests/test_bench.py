@@ -34,6 +34,8 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     assert {r["input"] for r in recs} == {"tile128", "frame720p"} and len(recs) == 4 * 2
     for r in recs:
         assert r["median_ms"] > 0 and r["p90_ms"] >= r["median_ms"] and r["peak_rss_mb"] > 50 and r["size_kb"] > 0
+    # Measured per contender in its own process: not one number for all (getrusage would report the parent's size).
+    assert len({r["peak_rss_mb"] for r in recs}) > 1
     assert set(payload["limits"]) == {"pte fp32 1t", "pte int8 1t", "tflite fp32 1t", "tflite int8 1t"}
     assert all(r.get("pct_of_limit", 0) > 0 for r in recs if r["format"] != "eager")
     assert (out / "report.md").exists() and (out / "psnr_latency.png").stat().st_size > 0
