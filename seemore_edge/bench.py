@@ -208,11 +208,11 @@ def main(argv=None) -> int:
         thread_counts = [int(t) for t in args.threads.split(",") if t]
     except ValueError:
         raise UserError(f"--threads {args.threads}: expected comma-separated integers") from None
-    cli.check_json_target(args.json)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"--out {args.out}: not writable ({e.strerror})") from None
+    cli.check_json_target(args.json)
     with tempfile.TemporaryDirectory() as tmp:
         artifacts = args.artifacts or _export_shipped(args.qat, Path(tmp))
         if not artifacts.is_dir():
