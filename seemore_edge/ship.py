@@ -36,13 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     model = load_model(args.checkpoint)
     result = evaluate_sets(model_upscaler(model), root, list(DEFAULT_SETS), model.scale)
     print(format_table(result, args.name))
-    card.update({"name": args.name, "source": str(args.checkpoint),
-                 "metrics": {"protocol": "Y channel, MATLAB bicubic LR, scale-pixel border; "
-                                         "python -m seemore_edge.evaluate --weights " + args.name,
-                             **result["sets"]},
-                 "evaluated_on": f"{platform.node() or 'this machine'}, {time.strftime('%Y-%m-%d')}, "
-                                 f"{time.perf_counter() - t0:.0f} s",
-                 "note": args.note})
+    card.update(_measured(args, result, t0, ""))
     WEIGHTS_DIR.mkdir(exist_ok=True)
     target = WEIGHTS_DIR / f"{args.name}.safetensors"
     save_model(model, target, {k: v for k, v in card.items() if k not in ("preset", "scale", "routing", "params")})
@@ -53,6 +47,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _measured(args, result: dict, t0: float, what: str) -> dict:
+    """The card fields every shipped model gets: its name, where it came from and what evaluate measured."""
+    return {"name": args.name, "source": str(args.checkpoint),
+            "metrics": {"protocol": f"Y channel, MATLAB bicubic LR, scale-pixel border; {what}"
+                                    f"python -m seemore_edge.evaluate --weights {args.name}", **result["sets"]},
+            "evaluated_on": f"{platform.node() or 'this machine'}, {time.strftime('%Y-%m-%d')}, "
+                            f"{time.perf_counter() - t0:.0f} s",
+            "note": args.note}
+
+
 def _ship_qat(args, root, card: dict, qat, t0: float) -> int:
     """A QAT checkpoint ships as its own file (state + card); its metrics are the converted INT8 model's."""
     import shutil
@@ -61,13 +65,7 @@ def _ship_qat(args, root, card: dict, qat, t0: float) -> int:
 
     result = evaluate_sets(model_upscaler(qat.int8()), root, list(DEFAULT_SETS), qat.scale)
     print(format_table(result, args.name + " (INT8, PyTorch)"))
-    card.update({"name": args.name, "source": str(args.checkpoint),
-                 "metrics": {"protocol": "Y channel, MATLAB bicubic LR, scale-pixel border; converted INT8 graph in "
-                                         "PyTorch; python -m seemore_edge.evaluate --weights " + args.name,
-                             **result["sets"]},
-                 "evaluated_on": f"{platform.node() or 'this machine'}, {time.strftime('%Y-%m-%d')}, "
-                                 f"{time.perf_counter() - t0:.0f} s",
-                 "note": args.note})
+    card.update(_measured(args, result, t0, "converted INT8 graph in PyTorch; "))
     WEIGHTS_DIR.mkdir(exist_ok=True)
     target = WEIGHTS_DIR / f"{args.name}.safetensors"
     from .imageio import atomic_write
