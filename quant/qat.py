@@ -17,13 +17,13 @@ from quant.fixed_routing import EXPORT_MAX_BATCH, EXPORT_MAX_SIDE, EXPORT_MIN_SI
 
 
 # Ops left in float, chosen by measurement (trained T-x4 QAT model, Set5; each group's fake quantization switched off
-# alone): the final LayerNorm +0.047 dB and the pixel shuffle (the output's quantization) +0.013, both run by XNNPACK
-# in float inside the one partition, so every convolution (all the MACs) stays INT8. Every conv's weights together
-# cost +0.000. Two larger groups stay INT8 because ExecuTorch's XNNPACK could not take them in float: the expert
-# blocks' residual adds (+0.052; the lowered graph failed to load, "Failed to create XNNAdd node") and the model-level
-# mean subtraction/addition and long skip (+0.027; "Invalid partition, found dependency cycles").
+# alone): the expert blocks' 24 residual adds +0.052 dB, the final LayerNorm +0.047, the model-level mean
+# subtraction/addition and long skip +0.027, and the pixel shuffle (the output's quantization) +0.013. Every
+# convolution (all the MACs) stays INT8: every conv's weights together cost +0.000. The float residual stream is what a
+# transformer-style pre-norm block wants: INT8 enters each branch at its LayerNorm and leaves at its last conv, and the
+# sums stay float. XNNPACK runs the float ops inside the same partition (see one_dequantize_per_user for what it needs).
 FLOAT_MODULES = ("norm", "upsampler.1")  # final LayerNorm (with its statistics convs) and the pixel shuffle
-FLOAT_OWNERS: tuple[str, ...] = ()
+FLOAT_OWNERS = ("ExpertBlock", "SeemoRe")  # ops written in these forwards: residual adds, mean, long skip
 
 
 def keeps_float(node: torch.fx.Node) -> bool:
@@ -81,7 +81,26 @@ def convert(prepared: torch.fx.GraphModule, fold_quantize: bool = True) -> torch
     converter turns into INT8 kernels; ExecuTorch and Core ML take the folded INT8 constants.
     """
     move_exported_model_to_eval(prepared)
-    return convert_pt2e(prepared, fold_quantize=fold_quantize)
+    return one_dequantize_per_user(convert_pt2e(prepared, fold_quantize=fold_quantize))
+
+
+def one_dequantize_per_user(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """Give every consumer of a dequantized tensor its own dequantize node.
+
+    ExecuTorch's XNNPACK lowering marks a dequantize as folded into its consumer when that consumer is an INT8 op; a
+    dequantize shared by an INT8 op and a float op (the residual stream feeding a LayerNorm and a float add) then hands
+    the float add an INT8 input, and the delegate fails at load ("Failed to create XNNAdd node"). Same numbers, one
+    more node per extra consumer.
+    """
+    for node in list(graph.graph.nodes):
+        if node.op == "call_function" and "dequantize" in str(node.target) and len(node.users) > 1:
+            for user in list(node.users)[1:]:
+                with graph.graph.inserting_after(node):
+                    copy = graph.graph.node_copy(node)
+                user.replace_input_with(node, copy)
+    graph.graph.lint()
+    graph.recompile()
+    return graph
 
 
 def distill_loss(student: torch.Tensor, teacher: torch.Tensor, hr: torch.Tensor, hr_weight: float = 0.5) -> torch.Tensor:
