@@ -221,8 +221,9 @@ def main(argv=None) -> int:
             print(android_commands(artifacts, args))
             return 0
         records, limits = run_bench(args, artifacts, thread_counts, Path(tmp))
+        profiles = _profiles(artifacts, thread_counts[0])
         crops = _crop_grid(args, artifacts)
-    payload = {"records": records, "limits": limits, "crops": crops}
+    payload = {"records": records, "limits": limits, "profiles": profiles, "crops": crops}
     cli.write_json(args.json, payload)
     _write_report(args, payload)
     return 0
@@ -298,6 +299,19 @@ def run_bench(args, artifacts: Path, thread_counts: list[int], tmp: Path) -> tup
     return records, limits
 
 
+def _profiles(artifacts: Path, threads: int) -> list[dict]:
+    """Per-kernel time of every .pte (one tile, ETDump). LiteRT's Python runtime has no per-operator profiler; its
+    C++ benchmark_model has one (``--enable_op_profiling``, in the ``--android`` command lines)."""
+    from export.card import read_card
+    from export.profile_pte import profile, summary
+
+    out = []
+    for path in sorted(p for p in artifacts.iterdir() if p.suffix == ".pte"):
+        prof = profile(path, read_card(path)["tile"], threads)
+        out.append(prof | {"summary": summary(prof["kernels"])})
+    return out
+
+
 def _crop_grid(args, artifacts: Path) -> str | None:
     """HR, bicubic, the full FP32 model and every INT8 artifact in its runtime on one crop of a BSD100 image."""
     from export.card import read_card
@@ -341,7 +355,7 @@ def android_commands(artifacts: Path, args) -> str:
         elif p.suffix == ".tflite":
             lines += [f"adb push {p} /data/local/tmp/{p.name}",
                       f"adb shell {args.litert_benchmark} --graph=/data/local/tmp/{p.name} --num_threads=2 "
-                      f"--use_xnnpack=true --num_runs={args.runs}"]
+                      f"--use_xnnpack=true --num_runs={args.runs} --enable_op_profiling=true"]
     lines.append("# iOS: open the .mlpackage in Xcode > Performance tab (Core ML performance report) on a device.")
     return "\n".join(lines)
 
@@ -361,6 +375,13 @@ def _write_report(args, payload: dict) -> None:
                      f"{r['peak_rss_mb']:.0f} | {r['size_kb']:.0f} |")
     lines += ["", "Throughput limit (two dense 3x3 convs, 256 ch, 96x96, through each runtime), GMAC/s: " +
               ", ".join(f"{k} {v}" for k, v in payload["limits"].items()), ""]
+    for prof in payload.get("profiles", []):
+        lines += [f"Where the time of one {prof['tile']}x{prof['tile']} tile goes in {prof['file']} ({prof['threads']} "
+                  f"threads, ETDump, median of {prof['runs']} runs; {prof['ops']} XNNPACK kernels, "
+                  f"{prof['total_ms']:.1f} ms): " + ", ".join(f"{k} {v}%" for k, v in prof["summary"].items()), "",
+                  "| kernel | count | ms | % |", "|---|---|---|---|"]
+        lines += [f"| {k['kernel']} | {k['ops']} | {k['ms']:.2f} | {k['pct']} |" for k in prof["kernels"] if k["pct"] >= 0.5]
+        lines.append("")
     plot_psnr_latency(recs, args.out / "psnr_latency.png")
     lines += ["![PSNR vs latency](psnr_latency.png)", ""]
     if payload.get("crops"):

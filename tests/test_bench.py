@@ -39,5 +39,12 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     assert set(payload["limits"]) == {"pte fp32 1t", "pte int8 1t", "tflite fp32 1t", "tflite int8 1t"}
     assert all(r.get("pct_of_limit", 0) > 0 for r in recs if r["format"] != "eager")
     assert (out / "report.md").exists() and (out / "psnr_latency.png").stat().st_size > 0
+    # The ETDump profile of the INT8 .pte: XNNPACK's own kernels, INT8 convs among them, adding up to about one tile.
+    (prof,) = payload["profiles"]
+    kernels = {k["kernel"]: k for k in prof["kernels"]}
+    assert any("QC8" in name for name in kernels) and abs(sum(k["pct"] for k in prof["kernels"]) - 100) < 1
+    tile_ms = next(r["median_ms"] for r in recs if r["format"] == "pte" and r["input"] == "tile128")
+    assert 0.3 * tile_ms < prof["total_ms"] < 3 * tile_ms, (prof["total_ms"], tile_ms)
+    assert "Where the time of one 128x128 tile goes" in (out / "report.md").read_text()
     code, stdout, _ = run_tool(bench, ["--artifacts", str(artifacts), "--android"], capsys)
     assert code == 0 and "benchmark_model --graph=/data/local/tmp/tiny-qat-int8.tflite" in stdout

@@ -1,0 +1,54 @@
+"""Where a ``.pte``'s time goes: ExecuTorch's ETDump of XNNPACK's own per-operator timings, grouped by kernel.
+
+The pip runtime records one event per XNNPACK operator and run when loaded with ``enable_etdump``; the devtools
+Inspector reads them back. Kernel names say the arithmetic (``QC8``/``QS8``: INT8; ``F32``: float); ``Convert`` is a
+quantize or dequantize; XNNPACK names its GELU and reciprocal-square-root kernels "Invalid Unary Op".
+"""
+from __future__ import annotations
+
+import re
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+WARMUP = 2
+
+
+def profile(path: Path, tile: int, threads: int, runs: int = 10) -> dict:
+    """Median time per run of every XNNPACK kernel kind for one ``tile`` x ``tile`` input, slowest first."""
+    from executorch.devtools import Inspector
+    from executorch.extension.pybindings.portable_lib import _load_for_executorch, _unsafe_reset_threadpool
+
+    _unsafe_reset_threadpool(threads)
+    module = _load_for_executorch(str(path), enable_etdump=True, debug_buffer_size=0)
+    x = torch.rand(1, 3, tile, tile)
+    for _ in range(WARMUP + runs):
+        module.forward([x])
+    with tempfile.TemporaryDirectory() as tmp:
+        etdump = Path(tmp) / "run.etdump"
+        module.write_etdump_result_to_file(str(etdump))
+        frame = Inspector(etdump_path=str(etdump)).to_dataframe()
+    ops = frame[(frame.event_block_name == "Execute") & frame.is_delegated_op.astype(bool)]
+    kinds: dict[str, dict] = defaultdict(lambda: {"ops": 0, "ms": 0.0})
+    for name, raw in zip(ops.event_name, ops.raw):
+        kind = re.sub(r" #\d+$", "", name)
+        kinds[kind]["ops"] += 1
+        kinds[kind]["ms"] += float(np.median(raw[WARMUP:] if len(raw) > WARMUP else raw))
+    total = sum(k["ms"] for k in kinds.values())
+    table = [{"kernel": name, "ops": k["ops"], "ms": round(k["ms"], 3), "pct": round(100 * k["ms"] / total, 1)}
+             for name, k in sorted(kinds.items(), key=lambda kv: -kv[1]["ms"])]
+    return {"file": path.name, "tile": tile, "threads": threads, "runs": runs, "ops": int(len(ops)),
+            "total_ms": round(total, 2), "kernels": table}
+
+
+def summary(table: list[dict]) -> dict:
+    """Time by what the kernel does: the MACs (convs), the INT8/float conversions, and the elementwise rest."""
+    groups = {"conv (IGEMM, GEMM, depthwise)": ("Convolution", "Fully Connected"), "quantize/dequantize": ("Convert",)}
+    out = defaultdict(float)
+    for row in table:
+        group = next((g for g, prefixes in groups.items() if row["kernel"].startswith(prefixes)), "elementwise/other")
+        out[group] += row["pct"]
+    return {k: round(v, 1) for k, v in out.items()}
