@@ -59,3 +59,22 @@ def export_limits(folder: Path, formats: list[str]) -> dict[tuple[str, str], Pat
                 backend(fmt).export(source, precision, SIDE, path)
             made[(fmt, precision)] = path
     return made
+
+
+# Instructions that give a CPU its INT8 speed: XNNPACK's INT8 GEMMs use them when present and fall back to 16-bit
+# multiply-adds (x86 AVX2) otherwise, where INT8 is hardly faster than FP32. Phones from 2018 on have ARM's dotprod.
+INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
+
+
+def cpu_features() -> dict:
+    """This CPU's name, SIMD width and INT8 dot-product instructions, from /proc/cpuinfo (empty where there is none)."""
+    info = Path("/proc/cpuinfo")
+    text = info.read_text() if info.exists() else ""
+    name = next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                 if line.startswith(("model name", "Hardware"))), "unknown")
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            flags |= set(line.split(":", 1)[1].split())
+    simd = [f for f in ("avx2", "fma", "avx512f", "asimd", "sve") if f in flags]
+    return {"cpu": name, "simd": simd, "int8_dot_product": [f for f in INT8_DOT_FLAGS if f in flags]}

@@ -223,7 +223,9 @@ def main(argv=None) -> int:
         records, limits = run_bench(args, artifacts, thread_counts, Path(tmp))
         profiles = _profiles(artifacts, thread_counts[0])
         crops = _crop_grid(args, artifacts)
-    payload = {"records": records, "limits": limits, "profiles": profiles, "crops": crops}
+    from export.throughput import cpu_features
+
+    payload = {"cpu": cpu_features(), "records": records, "limits": limits, "profiles": profiles, "crops": crops}
     cli.write_json(args.json, payload)
     _write_report(args, payload)
     return 0
@@ -373,8 +375,11 @@ def _write_report(args, payload: dict) -> None:
         lines.append(f"| {r['contender']} | {r['threads']} | {r['input']} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} | "
                      f"{r['speedup_vs_eager_full']:.2f} | {r['gmac_per_s']:.0f} | {r.get('pct_of_limit', '-')} | "
                      f"{r['peak_rss_mb']:.0f} | {r['size_kb']:.0f} |")
+    cpu = payload["cpu"]
     lines += ["", "Throughput limit (two dense 3x3 convs, 256 ch, 96x96, through each runtime), GMAC/s: " +
-              ", ".join(f"{k} {v}" for k, v in payload["limits"].items()), ""]
+              ", ".join(f"{k} {v}" for k, v in payload["limits"].items()) + ".", "",
+              f"CPU: {cpu['cpu']}; SIMD {', '.join(cpu['simd']) or 'unknown'}; INT8 dot-product instructions: "
+              f"{', '.join(cpu['int8_dot_product']) or 'none (XNNPACK INT8 runs on 16-bit multiply-adds here)'}.", ""]
     for prof in payload.get("profiles", []):
         lines += [f"Where the time of one {prof['tile']}x{prof['tile']} tile goes in {prof['file']} ({prof['threads']} "
                   f"threads, ETDump, median of {prof['runs']} runs; {prof['ops']} XNNPACK kernels, "

@@ -45,6 +45,7 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     assert any("QC8" in name for name in kernels) and abs(sum(k["pct"] for k in prof["kernels"]) - 100) < 1
     tile_ms = next(r["median_ms"] for r in recs if r["format"] == "pte" and r["input"] == "tile128")
     assert 0.3 * tile_ms < prof["total_ms"] < 3 * tile_ms, (prof["total_ms"], tile_ms)
-    assert "Where the time of one 128x128 tile goes" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "Where the time of one 128x128 tile goes" in report and f"CPU: {payload['cpu']['cpu']};" in report
     code, stdout, _ = run_tool(bench, ["--artifacts", str(artifacts), "--android"], capsys)
     assert code == 0 and "benchmark_model --graph=/data/local/tmp/tiny-qat-int8.tflite" in stdout
