@@ -7,7 +7,10 @@ Each rewrite is exact in FP32 (tests hold it to 1e-5) and removes a graph node t
   channel shuffle, a fixed permutation of that conv's outputs, is folded into which weights go where, so no transpose
   is left for LiteRT to quantize;
 - the context branch's stride-4 conv, applied t times with one weight, becomes t modules with copied weights (XNNPACK
-  refused one quantized depthwise weight feeding two nodes).
+  refused one quantized depthwise weight feeding two nodes);
+- a LayerNorm read only by 1x1 convs (the SME's and every FFN's) hands its per-channel scale and shift to those convs,
+  so two INT8 elementwise ops and their rounding per LayerNorm disappear (exact: a 1x1 conv sees no padding). Measured
+  with post-training quantization: the INT8 .pte 17 KB smaller (582 -> 565 KB), Set5 30.755 -> 30.751 (noise).
 """
 from __future__ import annotations
 
@@ -23,9 +26,10 @@ from seemore_edge.model import (ExpertBlock, FixedExpertLayer, GatedFFN, LayerNo
 
 class ChannelNorm(nn.Module):
     """LayerNorm over channels, its statistics computed by 1x1 convs whose weights stay 1/C; the variance conv's bias
-    is eps, so no lone add of a constant remains (LiteRT wrapped that add in reshapes its XNNPACK delegate refused)."""
+    is eps, so no lone add of a constant remains (LiteRT wrapped that add in reshapes its XNNPACK delegate refused).
+    Without ``affine`` the scale and shift live in the convs that read the output (see fold_affine)."""
 
-    def __init__(self, norm: LayerNorm2d):
+    def __init__(self, norm: LayerNorm2d, affine: bool = True):
         super().__init__()
         c = norm.weight.numel()
         self.mean = nn.Conv2d(c, 1, 1, bias=False)
@@ -34,12 +38,27 @@ class ChannelNorm(nn.Module):
             conv.weight.data.fill_(1.0 / c)
             conv.requires_grad_(False)
         self.variance.bias.data.fill_(norm.eps)
-        self.weight = nn.Parameter(norm.weight.detach().clone().view(1, c, 1, 1))
-        self.bias = nn.Parameter(norm.bias.detach().clone().view(1, c, 1, 1))
+        self.affine = affine
+        if affine:
+            self.weight = nn.Parameter(norm.weight.detach().clone().view(1, c, 1, 1))
+            self.bias = nn.Parameter(norm.bias.detach().clone().view(1, c, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         d = x - self.mean(x)
-        return d * torch.rsqrt(self.variance(d * d)) * self.weight + self.bias
+        y = d * torch.rsqrt(self.variance(d * d))
+        return y * self.weight + self.bias if self.affine else y
+
+
+def fold_affine(norm: LayerNorm2d, convs: list[nn.Conv2d]) -> ChannelNorm:
+    """The LayerNorm without its affine part, which moves into the 1x1 convs reading it: conv(w * n + b) = conv'(n)
+    with W' = W diag(w) and b' = b_conv + W b."""
+    w, b = norm.weight.detach(), norm.bias.detach()
+    for conv in convs:
+        if conv.kernel_size != (1, 1):
+            raise ValueError("only a 1x1 conv takes a LayerNorm's shift exactly (padding would not see it)")
+        conv.bias.data += conv.weight.data[:, :, 0, 0] @ b
+        conv.weight.data *= w.view(1, -1, 1, 1)
+    return ChannelNorm(norm, affine=False)
 
 
 def _split_conv(conv: nn.Conv2d, order: torch.Tensor) -> tuple[nn.Conv2d, nn.Conv2d]:
@@ -120,8 +139,11 @@ def to_deploy_form(edge: SeemoRe) -> SeemoRe:
     for group in model.body:
         for name in ("local_block", "global_block"):
             eb: ExpertBlock = getattr(group, name)
-            eb.norm_1, eb.norm_2 = ChannelNorm(eb.norm_1), ChannelNorm(eb.norm_2)
             eb.block = _deploy_block(eb.block)
             eb.ffn = SplitGatedFFN(eb.ffn)
+            # The RME's first conv is 3x3: its zero padding would not see a folded shift, so that LayerNorm keeps it.
+            eb.norm_1 = (fold_affine(eb.norm_1, [eb.block.to_q, eb.block.to_v])
+                         if isinstance(eb.block, SplitStripedConvFormer) else ChannelNorm(eb.norm_1))
+            eb.norm_2 = fold_affine(eb.norm_2, [eb.ffn.fn_a, eb.ffn.fn_g])
     model.norm = ChannelNorm(model.norm)
     return model.eval()
