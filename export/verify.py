@@ -73,3 +73,15 @@ def export_and_verify(source, meta: dict, fmt: str, precision: str, tile: int, o
 
 def artifact_name(name: str, fmt: str, precision: str) -> str:
     return f"{name}-{precision}{backend(fmt).SUFFIX}"
+
+
+def artifact_plan(formats: list[str], precisions: list[str]) -> list[tuple[str, str]]:
+    """The (format, precision) pairs to export: Core ML's float is FP16 (``fp32`` asks for it), and a precision a
+    format does not offer is skipped."""
+    plan = []
+    for fmt in formats:
+        for precision in precisions:
+            precision = "fp16" if fmt == "mlpackage" and precision == "fp32" else precision
+            if precision in backend(fmt).PRECISIONS and (fmt, precision) not in plan:
+                plan.append((fmt, precision))
+    return plan

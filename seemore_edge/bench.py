@@ -99,7 +99,7 @@ def contenders(args, artifacts: Path, threads: int) -> list[Contender]:
     from export.card import read_card
     from quant.qat_checkpoint import load_qat
 
-    from .checkpoints import load_model, resolve_weights
+    from .checkpoints import load_model
 
     ref_path = _weights(args.reference)
     ref = load_model(ref_path)
@@ -168,7 +168,7 @@ def _child(kind: str, path: str, threads: int) -> None:
     """The separate process of ``peak_memory``."""
     from export.card import read_card
 
-    from .checkpoints import load_model, resolve_weights
+    from .checkpoints import load_model
 
     lr = (np.random.default_rng(0).random(FRAME_LR + (3,)) * 255).astype(np.uint8)
     if kind == "eager":
@@ -232,25 +232,23 @@ def main(argv=None) -> int:
 
 
 def _export_shipped(name: str, folder: Path) -> Path:
-    from export.verify import artifact_name, export_and_verify
+    from export.verify import artifact_name, artifact_plan, export_and_verify
 
-    from .checkpoints import resolve_weights
     from .export import load_source
 
     source, meta = load_source(_weights(name))
     meta = {"name": Path(name).stem, "source": name, **meta}
-    for fmt in ("pte", "tflite"):
-        for precision in ("int8", "fp32"):
-            target = folder / artifact_name(meta["name"], fmt, precision)
-            print(f"exporting {target.name} ...", flush=True)
-            export_and_verify(source, meta, fmt, precision, TILE, 16, target, None, [], 2)
+    for fmt, precision in artifact_plan(["pte", "tflite"], ["int8", "fp32"]):
+        target = folder / artifact_name(meta["name"], fmt, precision)
+        print(f"exporting {target.name} ...", flush=True)
+        export_and_verify(source, meta, fmt, precision, TILE, 16, target, None, [], 2)
     return folder
 
 
 def run_bench(args, artifacts: Path, thread_counts: list[int], tmp: Path) -> tuple[list[dict], dict]:
     from export.throughput import GMACS as LIMIT_GMACS, export_limits
 
-    from .checkpoints import load_model, resolve_weights
+    from .checkpoints import load_model
     from .complexity import count_gmacs
 
     ref = load_model(_weights(args.reference))
@@ -318,7 +316,7 @@ def _crop_grid(args, artifacts: Path) -> str | None:
     """HR, bicubic, the full FP32 model and every INT8 artifact in its runtime on one crop of a BSD100 image."""
     from export.card import read_card
 
-    from .checkpoints import load_model, resolve_weights
+    from .checkpoints import load_model
     from .datasets import data_root, load_set
     from .evaluation import run_model
     from .imresize import imresize

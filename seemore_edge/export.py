@@ -32,8 +32,8 @@ def load_source(path: Path):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from export import BACKENDS, backend
-    from export.verify import artifact_name, export_and_verify
+    from export import BACKENDS
+    from export.verify import artifact_name, artifact_plan, export_and_verify
 
     ap = argparse.ArgumentParser(prog="python -m seemore_edge.export", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -67,17 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     source, meta = load_source(path)
     name = args.weights or path.stem
     meta = {"name": name, "source": str(args.weights or path), **meta}
-    for fmt in formats:
-        for precision in precisions:
-            if fmt == "mlpackage" and precision == "fp32":
-                precision = "fp16"
-            if precision not in backend(fmt).PRECISIONS:
-                continue
-            target = args.out / artifact_name(name, fmt, precision)
-            print(f"{target}: exporting ...", flush=True)
-            card = export_and_verify(source, meta, fmt, precision, args.tile, args.overlap, target, root, sets,
-                                     args.threads)
-            print(summary_line(card))
+    for fmt, precision in artifact_plan(formats, precisions):
+        target = args.out / artifact_name(name, fmt, precision)
+        print(f"{target}: exporting ...", flush=True)
+        card = export_and_verify(source, meta, fmt, precision, args.tile, args.overlap, target, root, sets,
+                                 args.threads)
+        print(summary_line(card))
     return 0
 
 

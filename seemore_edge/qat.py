@@ -144,9 +144,8 @@ def main(argv=None) -> int:
 def _export(args, qat_model, out: Path, root, sets, reference, ref_path) -> list[dict]:
     """Every requested artifact, exported once (a rerun keeps a file whose card still matches it), with the
     latency of one tile in eager PyTorch beside it for scale."""
-    from export import backend
     from export.card import read_card
-    from export.verify import artifact_name, export_and_verify, tile_latency
+    from export.verify import artifact_name, artifact_plan, export_and_verify, tile_latency
 
     formats = [f for f in args.formats.split(",") if f]
     if not formats:
@@ -160,21 +159,16 @@ def _export(args, qat_model, out: Path, root, sets, reference, ref_path) -> list
         "reference FP32 (eager PyTorch)": tile_latency(_torch_runner(reference), args.tile, runs=10),
         "edge INT8 (PyTorch reference kernels)": tile_latency(_torch_runner(qat_model.int8()), args.tile, runs=5)})
     cards = []
-    for fmt in formats:
-        for precision in [p for p in args.export_precision.split(",") if p]:
-            if fmt == "mlpackage" and precision == "fp32":
-                precision = "fp16"
-            if precision not in backend(fmt).PRECISIONS:
-                continue
-            path = folder / artifact_name(meta["name"], fmt, precision)
-            try:
-                cards.append(read_card(path))
-                continue
-            except UserError:
-                pass
-            print(f"exporting {path.name} ...", flush=True)
-            cards.append(export_and_verify(qat_model, meta, fmt, precision, args.tile, DEFAULT_OVERLAP, path, root,
-                                           sets, args.threads))
+    for fmt, precision in artifact_plan(formats, [p for p in args.export_precision.split(",") if p]):
+        path = folder / artifact_name(meta["name"], fmt, precision)
+        try:
+            cards.append(read_card(path))
+            continue
+        except UserError:
+            pass
+        print(f"exporting {path.name} ...", flush=True)
+        cards.append(export_and_verify(qat_model, meta, fmt, precision, args.tile, DEFAULT_OVERLAP, path, root,
+                                       sets, args.threads))
     for card in cards:
         card["eager_latency"] = eager
     return cards

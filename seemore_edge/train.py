@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from . import cli
 from .checkpoints import build_model, save_model
-from .datasets import DEFAULT_SETS, SAMPLES, data_root
+from .datasets import SAMPLES, data_root
 from .errors import UserError
 from .evaluation import evaluate_sets, model_upscaler
 from .imageio import atomic_write
