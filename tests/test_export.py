@@ -100,6 +100,11 @@ def test_tflite_int8_computes_in_int8(exported):
     # the residual sums, so the output (the last add, of the RGB mean) is float as well.
     assert ops.get("CONV_2D int8", 0) > 0 and ops.get("CONV_2D float32", 0) <= 2, ops
     assert ops.get("ADD float32", 0) > 0 and card["output"]["dtype"] == "float32", (ops, card["output"])
+    # Tensor names are dropped (export/litert_tflite.py); the signature still names the input and output.
+    from ai_edge_litert.interpreter import Interpreter
+    it = Interpreter(model_path=str(exported / "tiny-qat-int8.tflite"))
+    assert not any(t["name"] for t in it.get_tensor_details())
+    assert list(it.get_signature_list()["serving_default"]["inputs"]) == ["args_0"]
 
 
 def test_mlpackage_structure(exported):
