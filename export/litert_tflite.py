@@ -2,8 +2,9 @@
 
 INT8: litert-torch turns the quantize/dequantize pairs of a PT2E graph into INT8 kernels ("STATIC" mode) when the
 weights keep their own quantize/dequantize (``fold_quantize=False``); the quantizer handed to it only selects that
-mode. The converter leaves the model's output as INT8 with its scale and zero point (the last dequantize is dropped);
-the runner and the apps dequantize it with the parameters the card gives.
+mode. When the model ends in an INT8 op the converter leaves the output INT8 with its scale and zero point (the last
+dequantize is dropped), and the runner and the apps dequantize it with the parameters the card gives; the shipped
+T-x4-qat ends in a float add (its residual stream is float), so its output is float32.
 """
 from __future__ import annotations
 
