@@ -30,3 +30,9 @@ def test_tiny_qat_trains_and_converts():
     x = torch.rand(1, 3, 40, 48)  # a size QAT never saw: H and W stay dynamic
     with torch.no_grad():
         assert int8(x).shape == (1, 3, 160, 192)
+    # Float residual stream (quant/qat.py): the residual adds have no quantize after them of their own, and no
+    # dequantize is shared between consumers (a shared one made ExecuTorch's XNNPACK build an INT8 add from a float one).
+    nodes = list(int8.graph.nodes)
+    assert all(len(n.users) == 1 for n in nodes if n.op == "call_function" and "dequantize" in str(n.target))
+    adds = [n for n in nodes if n.op == "call_function" and n.target == torch.ops.aten.add.Tensor]
+    assert any(all("quantize" not in str(u.target) for u in n.users) for n in adds)
