@@ -50,7 +50,8 @@ def short_constant_keys(digits: int = 16):
     """XNNPACK names every constant (weights, biases, per-channel scales: ~650 in SeemoRe-T) by its SHA-256 in hex, and
     the name is stored twice, in the delegate's graph and in the program's named-data table. The first ``digits`` hex
     digits (64 bits) name them just as uniquely, and the runtime only matches names: 68 KB less of a 565 KB INT8 file
-    (measured). Scoped to the lowering, so nothing else sees the shortened hash."""
+    (a one-off check; test_export checks the names and that the file still loads and matches). Scoped to the
+    lowering, so nothing else sees the shortened hash."""
     from executorch.backends.xnnpack.operators import node_visitor
 
     class ShortHash:

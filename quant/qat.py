@@ -22,8 +22,8 @@ from quant.fixed_routing import EXPORT_MAX_BATCH, EXPORT_MAX_SIDE, EXPORT_MIN_SI
 # convolution (all the MACs) stays INT8: every conv's weights together cost +0.000. The float residual stream is what a
 # transformer-style pre-norm block wants: INT8 enters each branch at its LayerNorm and leaves at its last conv, and the
 # sums stay float. XNNPACK runs the float ops inside the same partition (see one_dequantize_per_user for what it needs).
-# Post-training quantization of the same edge model (16 calibration batches, Set5; edge FP32 30.840): residual stream
-# INT8 30.611, float 30.755; its INT8 .pte (128 tile) grew from 577 to 582 KB.
+# A one-off post-training-quantization check (script not kept; 16 calibration batches, Set5, edge FP32 30.840) gave:
+# residual stream INT8 30.611, float 30.755; INT8 .pte (128 tile) 577 -> 582 KB. The QAT report is the measured record.
 FLOAT_MODULES = ("norm", "upsampler.1")  # final LayerNorm (with its statistics convs) and the pixel shuffle
 FLOAT_OWNERS = ("ExpertBlock", "SeemoRe")  # ops written in these forwards: residual adds, mean, long skip
 
