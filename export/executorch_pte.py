@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
+import tempfile
 import types
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from export.shared_flatbuffer import pack_shared
 from seemore_edge.imageio import atomic_write
 
 SUFFIX = ".pte"
@@ -28,8 +32,9 @@ def export(source, precision: str, tile: int, path: Path) -> dict:
     module = source.int8(fold_quantize=True) if precision == "int8" else source.fp32()
     example = torch.rand(1, 3, tile, tile)
     program = torch.export.export(module, (example,))                                        # 1. export
-    with short_constant_keys():
-        lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])    # 2. lower
+    partitioner = XnnpackPartitioner(configs=partitioner_configs())
+    with compact_lowering():
+        lowered = to_edge_transform_and_lower(program, partitioner=[partitioner])                # 2. lower
     # 16-byte alignment instead of 128 for the ~600 weight, bias and scale buffers: about 50 KB less padding for
     # SeemoRe-T, and XNNPACK copies them into its own packed layout at load anyway.
     config = ExecutorchBackendConfig(segment_alignment=16, constant_tensor_alignment=16, delegate_alignment=16)
@@ -45,28 +50,95 @@ def export(source, precision: str, tile: int, path: Path) -> dict:
             "not_delegated": left}
 
 
-@contextmanager
-def short_constant_keys(digits: int = 16):
-    """XNNPACK names every constant (weights, biases, per-channel scales: ~650 in SeemoRe-T) by its SHA-256 in hex, and
-    the name is stored twice, in the delegate's graph and in the program's named-data table. The first ``digits`` hex
-    digits (64 bits) name them just as uniquely, and the runtime only matches names: 68 KB less of a 565 KB INT8 file
-    (a one-off check; test_export checks the names and that the file still loads and matches). Scoped to the
-    lowering, so nothing else sees the shortened hash."""
-    from executorch.backends.xnnpack.operators import node_visitor
+def partitioner_configs() -> list:
+    """XNNPACK's partitioner configs, with GELU and rsqrt also taken between INT8 quantize/dequantize pairs.
 
-    class ShortHash:
+    ExecuTorch lists both as FP32-only, so a quantized GELU became INT8 -> float convert, float GELU, float -> INT8
+    convert: 194 of the 760 XNNPACK nodes of SeemoRe-T's INT8 graph were those converts. XNNPACK runs a unary op on
+    QS8 tensors as a 256-entry lookup table of the float function on the dequantized input, requantized: the very
+    values the PyTorch graph computes (dequantize, float op, quantize), in one byte-wide pass (test_export compares
+    the two lowerings' outputs)."""
+    from executorch.backends.xnnpack.partition.config import ALL_PARTITIONER_CONFIGS
+    from executorch.backends.xnnpack.partition.config.generic_node_configs import (GeluConfig,
+                                                                                   ReciprocalSquareRootConfig)
+    from executorch.backends.xnnpack.partition.config.xnnpack_config import ConfigPrecisionType
+
+    def also_int8(config):
+        class AlsoInt8(config):
+            def supported_precision_types(self):
+                return [ConfigPrecisionType.FP32, ConfigPrecisionType.STATIC_QUANT]
+        AlsoInt8.__name__ = f"Int8{config.__name__}"
+        return AlsoInt8
+    lut = (GeluConfig, ReciprocalSquareRootConfig)
+    return [also_int8(c) if c in lut else c for c in ALL_PARTITIONER_CONFIGS]
+
+
+@contextmanager
+def compact_lowering():
+    """The XNNPACK delegate written without repeats, scoped to one lowering so nothing else sees the changes.
+
+    - Constant names: XNNPACK names every constant (weights, biases, per-channel scales: ~780 in SeemoRe-T) by its
+      SHA-256 in hex, stored twice, in the delegate's graph and in the program's named-data table. The runtime only
+      matches names, so each distinct digest is numbered instead (hex, in order of first use): equal data still share
+      a name and different data never do. About 23 KB of SeemoRe-T's INT8 file.
+    - Shared vectors: ExecuTorch writes the delegate's FlatBuffer through flatc from JSON, one vector per use; ~1,000
+      tensor values repeat a handful of shapes. The graph is read back and written again with each distinct vector
+      and string stored once (a FlatBuffer may point any number of tables at one vector): 20 KB.
+    test_export checks the names, that the file shrinks, and that it still loads and matches PyTorch."""
+    from executorch.backends.xnnpack.operators import node_visitor
+    from executorch.backends.xnnpack.serialization import xnnpack_graph_serialize as serialize
+
+    numbers: dict[str, str] = {}
+
+    class Numbered:
         def __init__(self, data: bytes):
-            self._hash = hashlib.sha256(data)
+            self._digest = hashlib.sha256(data).hexdigest()
 
         def hexdigest(self) -> str:
-            return self._hash.hexdigest()[:digits]
+            return numbers.setdefault(self._digest, format(len(numbers), "x"))
 
-    saved = node_visitor.hashlib
-    node_visitor.hashlib = types.SimpleNamespace(sha256=ShortHash)
+    flatc_json_to_binary = serialize.convert_to_flatbuffer
+    with tempfile.TemporaryDirectory() as bindings:
+        graph_type = _xnnpack_graph_type(Path(bindings))
+
+        def shared(graph) -> bytes:
+            data = flatc_json_to_binary(graph)
+            return pack_shared(graph_type.InitFromPackedBuf(data, 0), b"XN01", len(data))
+
+        saved = node_visitor.hashlib
+        node_visitor.hashlib = types.SimpleNamespace(sha256=Numbered)
+        serialize.convert_to_flatbuffer = shared
+        try:
+            yield
+        finally:
+            node_visitor.hashlib = saved
+            serialize.convert_to_flatbuffer = flatc_json_to_binary
+            for name in [m for m in sys.modules if m == "fb_xnnpack" or m.startswith("fb_xnnpack.")]:
+                del sys.modules[name]
+
+
+def _xnnpack_graph_type(folder: Path):
+    """``XNNGraphT`` (FlatBuffers' Python object API) for the XNNPACK schema of the installed ExecuTorch, generated
+    into ``folder`` by the flatc that ExecuTorch bundles. flatc 24.3 spells the union helpers two ways; the calls are
+    pointed at the names it defines."""
+    import importlib
+
+    from executorch.backends.xnnpack.serialization.xnnpack_graph_serialize import _get_schema_bytes
+    from executorch.exir._serialize._flatbuffer import _get_flatc_path
+
+    schema = folder / "schema.fbs"
+    schema.write_bytes(_get_schema_bytes())
+    subprocess.run([_get_flatc_path(), "--python", "--gen-object-api", "-o", str(folder), str(schema)], check=True,
+                   capture_output=True)
+    sys.path.insert(0, str(folder))
     try:
-        yield
+        for union, defined in [("XNodeUnion", "XnodeUnionCreator"), ("XValueUnion", "XvalueUnionCreator"),
+                               ("XNNQuantParams", "XnnquantParamsCreator")]:
+            module = importlib.import_module(f"fb_xnnpack.{union}")
+            setattr(module, f"{union}Creator", getattr(module, defined))
+        return importlib.import_module("fb_xnnpack.XNNGraph").XNNGraphT
     finally:
-        node_visitor.hashlib = saved
+        sys.path.remove(str(folder))
 
 
 class Runner:

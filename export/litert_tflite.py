@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from export.shared_flatbuffer import pack_shared
 from seemore_edge.imageio import atomic_write
 
 SUFFIX = ".tflite"
@@ -35,15 +36,18 @@ def export(source, precision: str, tile: int, path: Path) -> dict:
                                      quant_config=QuantConfig(pt2e_quantizer=static))
     else:
         model = litert_torch.convert(source.fp32(), (example,))
-    content = without_tensor_names(model.model_content())
+    content = compact(model.model_content())
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(content))
     return audit(path)
 
 
-def without_tensor_names(content: bytes) -> bytes:
-    """The model with its tensor names dropped: the converter names each of SeemoRe-T's ~950 tensors after the PyTorch
-    ops behind it, 190 KB of a 680 KB INT8 file that only a debugger reads. Inputs and outputs keep their signature
-    names (the signature table stays); runners and apps address them by index."""
+def compact(content: bytes) -> bytes:
+    """The model as the runtime needs it, without what only a debugger reads or what the converter repeats.
+
+    Tensor names: the converter names each of SeemoRe-T's ~950 tensors after the PyTorch ops behind it, 190 KB of a
+    680 KB INT8 file. Inputs and outputs keep their signature names (the signature table stays); runners and apps
+    address tensors by index. Repeats (:func:`pack_shared`): every per-channel INT8 tensor carries int64 zero points,
+    one per channel and all 0 (symmetric weights), 90 KB in all, and most activations share a shape."""
     from ai_edge_litert.tools import flatbuffer_utils
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
@@ -51,7 +55,7 @@ def without_tensor_names(content: bytes) -> bytes:
     for subgraph in model.subgraphs:
         for tensor in subgraph.tensors:
             tensor.name = None
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    return pack_shared(model, b"TFL3", len(content))
 
 
 def _interpreter(path: Path, delegate: bool, threads: int | None = None):

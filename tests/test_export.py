@@ -87,10 +87,42 @@ def test_pte_int8_fully_delegated(exported):
     audit = read_card(exported / "tiny-qat-int8.pte")["audit"]
     assert audit["partitions"] == 1 and not audit["not_delegated"], audit
     assert audit["ops"]["quantized_decomposed_dequantize_per_channel_default"]["delegated"] > 0
-    # Constants are named by 16 hex digits, not XNNPACK's full 64-digit SHA-256 (export/executorch_pte.py); the file
-    # still loads and matches PyTorch (test_runtimes_match_pytorch).
-    data = (exported / "tiny-qat-int8.pte").read_bytes()
-    assert re.search(rb"[0-9a-f]{16}", data) and not re.search(rb"[0-9a-f]{64}", data)
+    # Constants are named by number, not by XNNPACK's 64-digit SHA-256 (export/executorch_pte.py): one short name per
+    # distinct constant; the file still loads and matches PyTorch (test_runtimes_match_pytorch).
+    from executorch.exir._serialize._program import deserialize_pte_binary
+
+    named = deserialize_pte_binary((exported / "tiny-qat-int8.pte").read_bytes()).named_data
+    keys = [k.removeprefix("scale_") for k in named.pte_data]
+    assert keys and all(re.fullmatch(r"[0-9a-f]{1,3}", k) for k in keys), keys
+    assert len(set(named.pte_data)) == len(named.pte_data) == len(named.buffers)
+
+
+def test_pte_int8_lookup_table_gelu(tiny_qat, tmp_path):
+    """GELU and rsqrt between INT8 tensors run as XNNPACK lookup tables (export/executorch_pte.partitioner_configs)
+    instead of convert, float op, convert: the same output as ExecuTorch's stock lowering, in a smaller file."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    from executorch.runtime import Runtime
+
+    from export.executorch_pte import partitioner_configs
+
+    program = torch.export.export(load_qat(tiny_qat).int8(fold_quantize=True), (torch.rand(1, 3, 32, 32),))
+    x = torch.from_numpy(np.random.default_rng(2).random((1, 3, 32, 32), dtype=np.float32))
+    out, size = {}, {}
+    partitioners = {"stock": XnnpackPartitioner(), "lut": XnnpackPartitioner(configs=partitioner_configs())}
+    for name, partitioner in partitioners.items():
+        lowered = to_edge_transform_and_lower(program, partitioner=[partitioner])
+        graph = lowered.exported_program().graph_module.graph
+        assert not [n for n in graph.nodes if "gelu" in str(n.target) or "rsqrt" in str(n.target)]  # all delegated
+        path = tmp_path / f"{name}.pte"
+        path.write_bytes(lowered.to_executorch().buffer)
+        out[name] = Runtime.get().load_program(str(path)).load_method("forward").execute([x])[0]
+        size[name] = path.stat().st_size
+    with torch.no_grad():
+        want = load_qat(tiny_qat).int8()(x)
+    # Both within the INT8 kernels' rounding of PyTorch's reference; the tables are not a worse approximation.
+    assert (out["lut"] - want).abs().max() <= (out["stock"] - want).abs().max() + 0.01
+    assert size["lut"] < size["stock"], size
 
 
 def test_tflite_int8_computes_in_int8(exported):
@@ -100,11 +132,23 @@ def test_tflite_int8_computes_in_int8(exported):
     # the residual sums, so the output (the last add, of the RGB mean) is float as well.
     assert ops.get("CONV_2D int8", 0) > 0 and ops.get("CONV_2D float32", 0) <= 2, ops
     assert ops.get("ADD float32", 0) > 0 and card["output"]["dtype"] == "float32", (ops, card["output"])
-    # Tensor names are dropped (export/litert_tflite.py); the signature still names the input and output.
+    # Tensor names are dropped and repeated vectors stored once (export/litert_tflite.compact); the signature still
+    # names the input and output, and the file computes what it did (test_runtimes_match_pytorch).
     from ai_edge_litert.interpreter import Interpreter
-    it = Interpreter(model_path=str(exported / "tiny-qat-int8.tflite"))
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    from export.litert_tflite import compact
+
+    path = exported / "tiny-qat-int8.tflite"
+    it = Interpreter(model_path=str(path))
     assert not any(t["name"] for t in it.get_tensor_details())
     assert list(it.get_signature_list()["serving_default"]["inputs"]) == ["args_0"]
+    model = flatbuffer_utils.read_model(str(path))
+    zero_points = sum(len(t.quantization.zeroPoint) for t in model.subgraphs[0].tensors
+                      if t.quantization is not None and t.quantization.zeroPoint is not None)
+    unshared = len(flatbuffer_utils.convert_object_to_bytearray(model))  # the same model, every vector written out
+    assert len(compact(path.read_bytes())) == path.stat().st_size  # compact is idempotent
+    assert path.stat().st_size < unshared - 4 * zero_points, (path.stat().st_size, unshared, zero_points)
 
 
 def test_mlpackage_structure(exported):
