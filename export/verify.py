@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from seemore_edge.errors import UserError
-from seemore_edge.evaluation import evaluate_sets
-from seemore_edge.tiling import upscale_tiled
+from seemore_edge.evaluation import evaluate_sets, tiled_upscaler
 
 from export import backend, export_artifact, load_runner
 from export.card import read_card, write_card
@@ -27,10 +26,6 @@ def tile_latency(run, tile: int, runs: int = 20, warmup: int = 3) -> dict:
         times.append((time.perf_counter() - t0) * 1e3)
     return {"median_ms": round(float(np.median(times)), 3), "p90_ms": round(float(np.percentile(times, 90)), 3),
             "runs": runs}
-
-
-def tiled_upscaler(run, scale: int, tile: int, overlap: int):
-    return lambda lr: upscale_tiled(run, lr, scale, tile, overlap)
 
 
 def score_artifact(path: Path, root, sets: list[str], threads: int | None = None) -> dict:

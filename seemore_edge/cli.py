@@ -33,13 +33,17 @@ def model_path(args: argparse.Namespace) -> Path:
     return args.checkpoint if args.checkpoint is not None else resolve_weights(args.weights)
 
 
-def model_from_args(args: argparse.Namespace, scale: int | None = None):
-    """The model to run: an FP32 checkpoint as a SeemoRe, a QAT checkpoint (T-x4-qat) as its converted INT8 graph."""
+def model_from_args(args: argparse.Namespace, scale: int | None = None, float_weights: bool = False):
+    """The model to run: an FP32 checkpoint as a SeemoRe, a QAT checkpoint (T-x4-qat) as its converted INT8 graph, or
+    with ``float_weights`` as its deploy form carrying the trained float weights (what its FP32 artifacts hold)."""
     from quant.qat_checkpoint import is_qat_checkpoint, load_qat
 
     path = model_path(args)
     if is_qat_checkpoint(path):
-        return load_qat(path, scale=scale).int8_model()
+        qat = load_qat(path, scale=scale)
+        return qat.fp32() if float_weights else qat.int8_model()
+    if float_weights:
+        raise UserError(f"{path}: --float takes a QAT checkpoint (e.g. --weights T-x4-qat); this one is float already")
     return load_model(path, scale=scale)
 
 

@@ -5,9 +5,11 @@ import argparse
 
 from . import cli
 from .datasets import DEFAULT_SETS, SAMPLES, data_root
-from .evaluation import bicubic_upscaler, evaluate_sets, format_table, model_upscaler
+from .evaluation import (bicubic_upscaler, evaluate_sets, format_table, model_upscaler, tiled_upscaler,
+                         torch_runner)
 from .errors import UserError
 from .presets import check_scale
+from .tiling import DEFAULT_OVERLAP
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
                          f"'{SAMPLES}' is scikit-image's bundled photos, used when there is no data root")
     ap.add_argument("--data-root", help="folder holding <Set>/HR/*.png (default: $SEEMORE_DATA)")
     ap.add_argument("--json", type=cli.Path, help="write the figures here")
+    ap.add_argument("--float", dest="float_weights", action="store_true",
+                    help="a QAT checkpoint's float weights without quantization: the model its FP32 artifacts hold")
+    ap.add_argument("--tile", type=int,
+                    help="run the model on LR tiles of this side, blended as the artifacts and apps do "
+                         "(default: whole images)")
+    ap.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="tile overlap with --tile")
     args = ap.parse_args(argv)
 
     scale = check_scale(args.scale if args.scale is not None else 4)
@@ -47,11 +55,20 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(result, f"{args.artifact.name} ({card['format']} {card['precision']}, tile {card['tile']})"))
         cli.write_json(args.json, result)
         return 0
+    if args.method and (args.tile or args.float_weights):
+        raise UserError("--tile and --float apply to models, not to --method bicubic")
+    if args.tile is not None and (args.tile < 32 or not 0 <= args.overlap < args.tile // 2):
+        raise UserError(f"need --tile >= 32 and 0 <= --overlap < tile/2, got {args.tile} and {args.overlap}")
     if args.method:
         upscale, label = bicubic_upscaler(scale), "bicubic"
     else:
-        model = cli.model_from_args(args, scale)
-        upscale, label = model_upscaler(model), str(args.checkpoint or args.weights)
+        model = cli.model_from_args(args, scale, float_weights=args.float_weights)
+        label = str(args.checkpoint or args.weights) + (" (float weights)" if args.float_weights else "")
+        if args.tile:
+            upscale = tiled_upscaler(torch_runner(model), scale, args.tile, args.overlap)
+            label += f", tiled {args.tile}/{args.overlap}"
+        else:
+            upscale = model_upscaler(model)
     result = evaluate_sets(upscale, root, sets, scale)
     result["method"] = label
     print(format_table(result, label))

@@ -41,6 +41,26 @@ def model_upscaler(model: torch.nn.Module) -> Upscaler:
     return lambda lr: run_model(model, lr)
 
 
+def tiled_upscaler(run: Callable[[np.ndarray], np.ndarray], scale: int, tile: int, overlap: int) -> Upscaler:
+    """``run`` (float32 1x3xTxT tile -> SR tile: a runtime's runner or :func:`torch_runner`) over whole images, tiled
+    and blended as the artifacts' cards tell apps to do."""
+    from .tiling import upscale_tiled
+
+    return lambda lr: upscale_tiled(run, lr, scale, tile, overlap)
+
+
+def torch_runner(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+    """float32 NCHW tile in, float32 NCHW tile out: the runner interface every backend provides. An exported graph
+    must be in eval mode already (those refuse ``.eval()``)."""
+    if not isinstance(model, torch.fx.GraphModule):
+        model.eval()
+
+    @torch.no_grad()
+    def run(tile: np.ndarray) -> np.ndarray:
+        return model(torch.from_numpy(tile)).numpy()
+    return run
+
+
 def evaluate_sets(upscale: Upscaler, root: Path | None, sets: list[str], scale: int,
                   progress: bool = True) -> dict:
     """``{"scale": s, "sets": {name: {"psnr", "ssim", "images"}}}``, PSNR/SSIM averaged over the images of each set."""

@@ -31,7 +31,7 @@ from . import cli
 from .checkpoints import load_model, save_model, shipped_weights
 from .datasets import DEFAULT_SETS, SAMPLES, data_root, make_pair
 from .errors import UserError
-from .evaluation import bicubic_upscaler, evaluate_sets, model_upscaler, run_model
+from .evaluation import bicubic_upscaler, evaluate_sets, model_upscaler, run_model, torch_runner
 from .imageio import atomic_write
 from .metrics import psnr_y
 from .presets import check_scale
@@ -156,8 +156,8 @@ def _export(args, qat_model, out: Path, root, sets, reference, ref_path) -> list
             "reference": str(ref_path), "preset": qat_model.preset, "scale": qat_model.scale,
             "routing": {"type": "fixed", "experts": list(qat_model.experts)}}
     eager = _cached_json(out / "eager_latency.json", lambda: {
-        "reference FP32 (eager PyTorch)": tile_latency(_torch_runner(reference), args.tile, runs=10),
-        "edge INT8 (PyTorch reference kernels)": tile_latency(_torch_runner(qat_model.int8()), args.tile, runs=5)})
+        "reference FP32 (eager PyTorch)": tile_latency(torch_runner(reference), args.tile, runs=10),
+        "edge INT8 (PyTorch reference kernels)": tile_latency(torch_runner(qat_model.int8()), args.tile, runs=5)})
     cards = []
     for fmt, precision in artifact_plan(formats, [p for p in args.export_precision.split(",") if p]):
         path = folder / artifact_name(meta["name"], fmt, precision)
@@ -172,13 +172,6 @@ def _export(args, qat_model, out: Path, root, sets, reference, ref_path) -> list
     for card in cards:
         card["eager_latency"] = eager
     return cards
-
-
-def _torch_runner(module):
-    def run(x):
-        with torch.no_grad():
-            return module(torch.from_numpy(x)).numpy()
-    return run
 
 
 def _recipe(args) -> str:

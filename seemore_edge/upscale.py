@@ -4,25 +4,15 @@ from __future__ import annotations
 import argparse
 import os
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
 from . import cli
 from .errors import UserError
+from .evaluation import torch_runner
 from .imageio import DEFAULT_MAX_PIXELS, check_writable, read_image, write_image
 from .presets import check_scale, get_preset
 from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, make_grid, upscale_tiled
-
-
-def torch_runner(model: torch.nn.Module):
-    """float32 NCHW tile in, float32 NCHW tile out: the runner interface every backend provides."""
-    model.eval()
-
-    @torch.no_grad()
-    def run(tile: np.ndarray) -> np.ndarray:
-        return model(torch.from_numpy(tile)).numpy()
-    return run
 
 
 def main(argv: list[str] | None = None) -> int:

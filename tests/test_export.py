@@ -179,6 +179,20 @@ def test_evaluate_artifact_matches_card(exported, capsys, monkeypatch):
     assert json.loads(out.read_text())["sets"]["samples"]["psnr"] == read_card(artifact)["psnr"]["samples"]["psnr"]
 
 
+def test_fp32_artifacts_score_as_pytorch_fp32(exported, tiny_qat, tmp_path, capsys, monkeypatch):
+    """The FP32 artifacts against the same float weights in PyTorch, tiled alike (``evaluate --float --tile``)."""
+    monkeypatch.delenv("SEEMORE_DATA", raising=False)
+    out = tmp_path / "fp32.json"
+    code, _, err = run_tool(evaluate, ["--checkpoint", str(tiny_qat), "--float", "--tile", "32", "--overlap", "4",
+                                       "--sets", "samples", "--json", str(out)], capsys)
+    assert code == 0, err
+    eager = json.loads(out.read_text())["sets"]["samples"]["psnr"]
+    for fmt in ("pte", "tflite"):
+        assert abs(read_card(exported / f"tiny-qat-fp32.{fmt}")["psnr"]["samples"]["psnr"] - eager) <= 0.01
+    code, _, err = run_tool(evaluate, ["--checkpoint", str(tiny_qat), "--tile", "16", "--sets", "samples"], capsys)
+    assert code == 2 and "--tile >= 32" in err
+
+
 def test_bad_inputs(exported, tiny_checkpoint, tmp_path, capsys):
     runner = load_runner(exported / "tiny-qat-int8.tflite", 32)
     with pytest.raises(ValueError, match="float32 tiles of 1x3x32x32"):

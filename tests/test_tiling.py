@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seemore_edge import upscale
+from seemore_edge import evaluation, upscale
 from seemore_edge.tiling import axis_starts, make_grid, mirror_index, pad_to_tile, upscale_tiled
 from tests.conftest import run_tool
 
@@ -51,7 +51,7 @@ def test_tiled_matches_whole_image_on_set14(data_root):
         pytest.fail("T-x4 weights are not shipped")
     model = load_model(shipped_weights()["T-x4"])
     whole = evaluate_sets(model_upscaler(model), data_root, ["Set14"], 4, progress=False)
-    run = upscale.torch_runner(model)
+    run = evaluation.torch_runner(model)
     tiled = evaluate_sets(lambda lr: upscale_tiled(run, lr, 4, DEFAULT_TILE, DEFAULT_OVERLAP), data_root, ["Set14"], 4,
                           progress=False)
     assert abs(whole["sets"]["Set14"]["psnr"] - tiled["sets"]["Set14"]["psnr"]) <= 0.02, (whole, tiled)
