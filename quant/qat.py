@@ -20,8 +20,9 @@ from quant.fixed_routing import EXPORT_MAX_BATCH, EXPORT_MAX_SIDE, EXPORT_MIN_SI
 
 
 # Ops left in float, chosen by measurement (trained T-x4 QAT model, Set5; each group's fake quantization switched off
-# alone): the expert blocks' 24 residual adds +0.052 dB, the final LayerNorm +0.047, the model-level mean
-# subtraction/addition and long skip +0.027, and the pixel shuffle (the output's quantization) +0.013. Every
+# alone, as `python -m seemore_edge.sensitivity` does now): the expert blocks' 24 residual adds +0.052 dB, the final
+# LayerNorm +0.047, the model-level mean subtraction/addition and long skip +0.027, and the pixel shuffle (the output's
+# quantization) +0.013. Every
 # convolution (all the MACs) stays INT8: every conv's weights together cost +0.000. The float residual stream is what a
 # transformer-style pre-norm block wants: INT8 enters each branch at its LayerNorm and leaves at its last conv, and the
 # sums stay float. XNNPACK runs the float ops inside the same partition (see one_dequantize_per_user for what it needs).

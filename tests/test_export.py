@@ -225,3 +225,25 @@ def test_tools_run_a_qat_checkpoint_as_int8(tiny_qat, tmp_path, capsys, monkeypa
                                       str(tiny_qat), "--tile", "32", "--overlap", "4"], capsys)
     assert code == 0, err
     assert Image.open(tmp_path / "out.png").size == (200, 160)
+
+
+def test_sensitivity_scan(tiny_qat, tiny_checkpoint, tmp_path, capsys, monkeypatch):
+    """Every quantizer lands in one group; all off = the float weights; a group off changes the score."""
+    from seemore_edge import sensitivity
+
+    monkeypatch.delenv("SEEMORE_DATA", raising=False)
+    out = tmp_path / "sens.json"
+    code, _, err = run_tool(sensitivity, ["--checkpoint", str(tiny_qat), "--sets", "samples", "--json", str(out)],
+                            capsys)
+    assert code == 0, err
+    report = json.loads(out.read_text())
+    groups = report["groups"]
+    assert {"A conv_1", "W conv_1", "A body.0", "W body.0"} <= set(groups), groups.keys()
+    code, _, err = run_tool(evaluate, ["--checkpoint", str(tiny_qat), "--float", "--sets", "samples", "--json",
+                                       str(tmp_path / "float.json")], capsys)
+    assert code == 0, err
+    float_psnr = json.loads((tmp_path / "float.json").read_text())["sets"]["samples"]["psnr"]
+    assert abs(report["none_quantized"]["samples"] - float_psnr) < 1e-3
+    assert any(g["psnr"]["samples"] != report["all_quantized"]["samples"] for g in groups.values())
+    code, _, err = run_tool(sensitivity, ["--checkpoint", str(tiny_checkpoint)], capsys)
+    assert code == 2 and "QAT checkpoint" in err
