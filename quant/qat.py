@@ -118,7 +118,8 @@ def convert_with_trained_grids(prepared: torch.fx.GraphModule) -> None:
     trained on an asymmetric grid (zero point +-127), which INT8 weight kernels do not take (symmetric only: LiteRT
     refuses it, XNNPACK drops the zero point); those channels keep the observer's symmetric grid (145 of T-x4-qat's
     ~7,000). New QAT runs train weights on the symmetric grid directly (:func:`symmetric_weight_fake_quant`).
-    T-x4-qat, Set5: 31.0037 dB converted as torchao does it, 31.0137 here, 31.0167 fake-quantized."""
+    T-x4-qat, Set5 (`evaluate --weights T-x4-qat`): 31.0037 dB converted as torchao does it, 31.0163 here; 31.0167
+    fake-quantized (`python -m seemore_edge.sensitivity`)."""
     for module in prepared.modules():
         if not isinstance(module, FakeQuantizeBase):
             continue

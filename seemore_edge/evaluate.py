@@ -9,7 +9,7 @@ from .evaluation import (bicubic_upscaler, evaluate_sets, format_table, model_up
                          torch_runner)
 from .errors import UserError
 from .presets import check_scale
-from .tiling import DEFAULT_OVERLAP
+from .tiling import DEFAULT_OVERLAP, check_tile
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.method and (args.tile or args.float_weights):
         raise UserError("--tile and --float apply to models, not to --method bicubic")
-    if args.tile is not None and (args.tile < 32 or not 0 <= args.overlap < args.tile // 2):
-        raise UserError(f"need --tile >= 32 and 0 <= --overlap < tile/2, got {args.tile} and {args.overlap}")
+    if args.tile is not None:
+        check_tile(args.tile, args.overlap)
     if args.method:
         upscale, label = bicubic_upscaler(scale), "bicubic"
     else:

@@ -13,7 +13,7 @@ from . import cli
 from .checkpoints import load_model
 from .datasets import DEFAULT_SETS, SAMPLES, data_root
 from .errors import UserError
-from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE
+from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, check_tile
 
 
 def load_source(path: Path):
@@ -55,8 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in precisions:
         if p not in ("int8", "fp32", "fp16"):
             raise UserError(f"unknown precision {p!r}; available: int8, fp32 (fp16 for .mlpackage)")
-    if args.tile < 32 or not 0 <= args.overlap < args.tile // 2:
-        raise UserError(f"need --tile >= 32 and 0 <= --overlap < tile/2, got {args.tile} and {args.overlap}")
+    check_tile(args.tile, args.overlap)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -41,6 +41,12 @@ class Grid:
         return len(self.ys) * len(self.xs)
 
 
+def check_tile(tile: int, overlap: int) -> None:
+    """Tiles the tools accept: at least 32 LR pixels (the model's minimum input), overlap under half a tile."""
+    if tile < 32 or not 0 <= overlap < tile // 2:
+        raise ValueError(f"need --tile >= 32 and 0 <= --overlap < tile/2, got {tile} and {overlap}")
+
+
 def axis_starts(length: int, tile: int, overlap: int) -> tuple[int, ...]:
     length = max(length, tile)
     stride = tile - overlap
