@@ -84,9 +84,14 @@ def compact_lowering():
     - Shared vectors: ExecuTorch writes the delegate's FlatBuffer through flatc from JSON, one vector per use; ~1,000
       tensor values repeat a handful of shapes. The graph is read back and written again with each distinct vector
       and string stored once (a FlatBuffer may point any number of tables at one vector): 20 KB.
+    - Per-channel weight scales inline: ExecuTorch stores each conv's scales as a named constant of their own, which
+      costs a segment entry, a named-data entry and a constant-data entry in the file (~55 bytes, ~220 times). The
+      schema also takes them inline in the tensor's quantization parameters, which the runtime reads when no buffer
+      index is set; same floats, same kernels.
     test_export checks the names, that the file shrinks, and that it still loads and matches PyTorch."""
     from executorch.backends.xnnpack.operators import node_visitor
     from executorch.backends.xnnpack.serialization import xnnpack_graph_serialize as serialize
+    from executorch.backends.xnnpack.serialization.xnnpack_graph_schema import PerChannelQuant
 
     numbers: dict[str, str] = {}
 
@@ -96,6 +101,16 @@ def compact_lowering():
 
         def hexdigest(self) -> str:
             return numbers.setdefault(self._digest, format(len(numbers), "x"))
+
+    visitor = node_visitor.NodeVisitor
+    buffered_quant_params = visitor.get_quant_params
+
+    def inline_quant_params(self, quant_params, xnn_graph, external_tag=None):
+        if not quant_params.per_channel or quant_params.per_channel_group:
+            return buffered_quant_params(self, quant_params, xnn_graph, external_tag)
+        scale = quant_params.scale.detach().to(torch.float32).flatten()
+        return PerChannelQuant(scale=scale.tolist(), channel_dim=quant_params.axis, scale_buffer_idx=0,
+                               num_scales=scale.numel())
 
     flatc_json_to_binary = serialize.convert_to_flatbuffer
     with tempfile.TemporaryDirectory() as bindings:
@@ -108,10 +123,12 @@ def compact_lowering():
         saved = node_visitor.hashlib
         node_visitor.hashlib = types.SimpleNamespace(sha256=Numbered)
         serialize.convert_to_flatbuffer = shared
+        visitor.get_quant_params = inline_quant_params
         try:
             yield
         finally:
             node_visitor.hashlib = saved
+            visitor.get_quant_params = buffered_quant_params
             serialize.convert_to_flatbuffer = flatc_json_to_binary
             for name in [m for m in sys.modules if m == "fb_xnnpack" or m.startswith("fb_xnnpack.")]:
                 del sys.modules[name]

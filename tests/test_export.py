@@ -87,12 +87,13 @@ def test_pte_int8_fully_delegated(exported):
     audit = read_card(exported / "tiny-qat-int8.pte")["audit"]
     assert audit["partitions"] == 1 and not audit["not_delegated"], audit
     assert audit["ops"]["quantized_decomposed_dequantize_per_channel_default"]["delegated"] > 0
-    # Constants are named by number, not by XNNPACK's 64-digit SHA-256 (export/executorch_pte.py): one short name per
-    # distinct constant; the file still loads and matches PyTorch (test_runtimes_match_pytorch).
+    # Constants are named by number, not by XNNPACK's 64-digit SHA-256, and per-channel scales sit inline in the
+    # delegate instead of being named constants (export/executorch_pte.compact_lowering): one short name per distinct
+    # weight or bias; the file still loads and matches PyTorch (test_runtimes_match_pytorch).
     from executorch.exir._serialize._program import deserialize_pte_binary
 
     named = deserialize_pte_binary((exported / "tiny-qat-int8.pte").read_bytes()).named_data
-    keys = [k.removeprefix("scale_") for k in named.pte_data]
+    keys = list(named.pte_data)
     assert keys and all(re.fullmatch(r"[0-9a-f]{1,3}", k) for k in keys), keys
     assert len(set(named.pte_data)) == len(named.pte_data) == len(named.buffers)
 
