@@ -114,12 +114,12 @@ def convert_with_trained_grids(prepared: torch.fx.GraphModule) -> None:
     computes its own while training: an activation whose values all share one sign (a LayerNorm's bias entering an
     add) gets a range without 0, and weights get range / 127.5 instead of the observer's range / 127 (0.4% coarser at
     conversion, so many weights round to a neighbouring step). Here conversion takes the trained scale and zero point.
-    Weights trained by the fused kernel (T-x4-qat) have one exception: a channel whose weights all share one sign
-    trained on an asymmetric grid (zero point +-127), which INT8 weight kernels do not take (symmetric only: LiteRT
-    refuses it, XNNPACK drops the zero point); those channels keep the observer's symmetric grid (145 of T-x4-qat's
-    ~7,000). New QAT runs train weights on the symmetric grid directly (:func:`symmetric_weight_fake_quant`).
-    T-x4-qat, Set5 (`evaluate --weights T-x4-qat`): 31.0037 dB converted as torchao does it, 31.0163 here; 31.0167
-    fake-quantized (`python -m seemore_edge.sensitivity`)."""
+    Weights trained by the fused kernel (checkpoints made before symmetric_weight_fake_quant) have one exception: a
+    channel whose weights all share one sign trained on an asymmetric grid (zero point +-127), which INT8 weight
+    kernels do not take (symmetric only: LiteRT refuses it, XNNPACK drops the zero point); those channels keep the
+    observer's symmetric grid (145 of ~7,000 in the first T-x4-qat). New QAT runs train weights on the symmetric grid
+    directly (:func:`symmetric_weight_fake_quant`). First T-x4-qat, Set5: 31.0037 dB converted as torchao does it,
+    31.0163 here; 31.0167 fake-quantized (`python -m seemore_edge.sensitivity`)."""
     for module in prepared.modules():
         if not isinstance(module, FakeQuantizeBase):
             continue
