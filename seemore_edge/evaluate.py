@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     what.add_argument("--weights", help="a shipped model by name, e.g. T-x4 or T-x4-qat (INT8)")
     what.add_argument("--artifact", type=cli.Path,
                       help="an exported .pte/.tflite/.mlpackage, run in its own runtime, tiled as its card says")
-    ap.add_argument("--scale", type=int, help="upscaling factor (default 4; an artifact's comes from its card)")
+    ap.add_argument("--scale", type=int, help="upscaling factor (default: a model's or artifact's own; 4 for bicubic)")
     ap.add_argument("--threads", type=int, help="runtime threads for --artifact")
     ap.add_argument("--sets",
                     help=f"comma-separated set names under the data root (default {','.join(DEFAULT_SETS)}); "
@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.method:
         upscale, label = bicubic_upscaler(scale), "bicubic"
     else:
-        model = cli.model_from_args(args, scale, float_weights=args.float_weights)
+        model = cli.model_from_args(args, args.scale, float_weights=args.float_weights)
+        scale = model.scale
         label = str(args.checkpoint or args.weights) + (" (float weights)" if args.float_weights else "")
         if args.tile:
             upscale = tiled_upscaler(torch_runner(model), scale, args.tile, args.overlap)
