@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="tile overlap with --tile")
     args = ap.parse_args(argv)
 
-    scale = check_scale(args.scale if args.scale is not None else 4)
+    if args.scale is not None:
+        check_scale(args.scale)
     cli.check_json_target(args.json)
     root = data_root(args.data_root)
     if args.sets:
@@ -47,9 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         from export.verify import score_artifact
 
         card = read_card(args.artifact)
-        if args.scale is not None and card["scale"] != scale:
-            raise UserError(f"{args.artifact}: artifact upscales x{card['scale']}, but --scale {scale} was given")
-        scale = card["scale"]
+        if args.scale is not None and card["scale"] != args.scale:
+            raise UserError(f"{args.artifact}: artifact upscales x{card['scale']}, but --scale {args.scale} was given")
         result = score_artifact(args.artifact, root, sets, args.threads)
         result["method"] = str(args.artifact)
         print(format_table(result, f"{args.artifact.name} ({card['format']} {card['precision']}, tile {card['tile']})"))
@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tile is not None:
         check_tile(args.tile, args.overlap)
     if args.method:
+        scale = args.scale or 4
         upscale, label = bicubic_upscaler(scale), "bicubic"
     else:
         model = cli.model_from_args(args, args.scale, float_weights=args.float_weights)

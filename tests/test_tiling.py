@@ -51,9 +51,8 @@ def test_tiled_matches_whole_image_on_set14(data_root):
         pytest.fail("T-x4 weights are not shipped")
     model = load_model(shipped_weights()["T-x4"])
     whole = evaluate_sets(model_upscaler(model), data_root, ["Set14"], 4, progress=False)
-    run = evaluation.torch_runner(model)
-    tiled = evaluate_sets(lambda lr: upscale_tiled(run, lr, 4, DEFAULT_TILE, DEFAULT_OVERLAP), data_root, ["Set14"], 4,
-                          progress=False)
+    tiled = evaluate_sets(evaluation.tiled_upscaler(evaluation.torch_runner(model), 4, DEFAULT_TILE, DEFAULT_OVERLAP),
+                          data_root, ["Set14"], 4, progress=False)
     assert abs(whole["sets"]["Set14"]["psnr"] - tiled["sets"]["Set14"]["psnr"]) <= 0.02, (whole, tiled)
 
 
