@@ -133,6 +133,9 @@ def test_tflite_int8_computes_in_int8(exported):
     # the residual sums, so the output (the last add, of the RGB mean) is float as well.
     assert ops.get("CONV_2D int8", 0) > 0 and ops.get("CONV_2D float32", 0) <= 2, ops
     assert ops.get("ADD float32", 0) > 0 and card["output"]["dtype"] == "float32", (ops, card["output"])
+    # GELU and RSQRT run in float between dequantize and quantize, so LiteRT's XNNPACK delegate takes the whole graph
+    # (export/litert_tflite.float_where_xnnpack_needs_it); the converter's INT8 ones split it.
+    assert card["audit"]["partitions"] == 1 and not ops.get("GELU int8") and not ops.get("RSQRT int8"), card["audit"]
     # Tensor names are dropped and repeated vectors stored once (export/litert_tflite.compact); the signature still
     # names the input and output, and the file computes what it did (test_runtimes_match_pytorch).
     from ai_edge_litert.interpreter import Interpreter
