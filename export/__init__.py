@@ -3,7 +3,8 @@
 A *source* is anything with ``fp32()`` (the float deploy-form module) and ``int8(fold_quantize)`` (the converted PT2E
 graph): a ``quant.qat_checkpoint.QatModel``, or ``FloatSource`` for a fixed-routing FP32 checkpoint. Each backend module
 has ``SUFFIX``, ``PRECISIONS``, ``PACKAGE``, ``export(source, precision, tile, path) -> audit`` and
-``Runner(path, tile, threads)``, a callable from a float32 1x3xTxT LR tile to its SR tile.
+``Runner(path, tile, threads)``, a callable from a float32 1x3xThxTw LR tile to its SR tile; ``tile`` is the LR
+(height, width) of ``seemore_edge.tiling``.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def format_of(path: Path) -> str:
     raise UserError(f"{path}: not an artifact (expected one of .pte, .tflite, .mlpackage)")
 
 
-def export_artifact(source, fmt: str, precision: str, tile: int, path: Path) -> dict:
+def export_artifact(source, fmt: str, precision: str, tile: tuple[int, int], path: Path) -> dict:
     """Write one artifact atomically and return its audit; a backend's failure becomes one line naming what failed."""
     module = backend(fmt)
     if precision not in module.PRECISIONS:
@@ -48,7 +49,7 @@ def export_artifact(source, fmt: str, precision: str, tile: int, path: Path) -> 
         raise UserError(f"{fmt} {precision} export failed: {first}") from e
 
 
-def load_runner(path: Path, tile: int, threads: int | None = None):
+def load_runner(path: Path, tile: tuple[int, int], threads: int | None = None):
     return backend(format_of(Path(path))).Runner(Path(path), tile, threads)
 
 

@@ -8,6 +8,7 @@ from importlib import metadata
 from pathlib import Path
 
 from seemore_edge.imageio import atomic_write
+from seemore_edge.tiling import as_tile
 
 TOOLS = ("torch", "torchao", "executorch", "litert-torch", "ai-edge-litert", "coremltools")
 
@@ -64,4 +65,5 @@ def read_card(artifact: Path) -> dict:
     card = json.loads(path.read_text())
     if card.get("sha256") != sha256(artifact):
         raise UserError(f"{artifact}: does not match its card {path.name} (sha256 differs): re-export it")
+    card["tile"] = as_tile(card["tile"])  # [height, width]; cards before rectangular tiles hold one side
     return card

@@ -26,11 +26,11 @@ INPUT, OUTPUT = "lr", "sr"
 DEBUG_FILES = ("executorch_debug_handle_mapping.json",)  # written by coremltools for ExecuTorch; no app reads it
 
 
-def export(source, precision: str, tile: int, path: Path) -> dict:
+def export(source, precision: str, tile: tuple[int, int], path: Path) -> dict:
     import coremltools as ct
 
     module = source.int8(fold_quantize=True) if precision == "int8" else source.fp32()
-    example = torch.rand(1, 3, tile, tile)
+    example = torch.rand(1, 3, *tile)
     program = torch.export.export(module, (example,)).run_decompositions({})
     model = ct.convert(program, minimum_deployment_target=ct.target.iOS17, compute_precision=ct.precision.FLOAT16,
                        inputs=[ct.TensorType(name=INPUT, shape=example.shape, dtype=np.float32)],
@@ -89,9 +89,9 @@ def inspect(path: Path) -> dict:
 
 
 class Runner:
-    """Maps a float32 1x3xTxT LR tile to its SR tile through Core ML; macOS only."""
+    """Maps a float32 1x3xThxTw LR tile to its SR tile through Core ML; macOS only."""
 
-    def __init__(self, path: Path, tile: int, threads: int | None = None):
+    def __init__(self, path: Path, tile: tuple[int, int], threads: int | None = None):
         if sys.platform != "darwin":
             raise UserError(f"{path}: Core ML runs only on macOS/iOS; on {sys.platform} the package gets the "
                             "structural check instead (python -m seemore_edge.export reports it)")
@@ -101,7 +101,7 @@ class Runner:
         self.model = ct.models.MLModel(str(path), compute_units=ct.ComputeUnit.CPU_ONLY)
 
     def __call__(self, lr: np.ndarray) -> np.ndarray:
-        if lr.shape != (1, 3, self.tile, self.tile) or lr.dtype != np.float32:
-            raise ValueError(f"this .mlpackage takes float32 tiles of 1x3x{self.tile}x{self.tile}, got {lr.dtype} "
+        if lr.shape != (1, 3, *self.tile) or lr.dtype != np.float32:
+            raise ValueError(f"this .mlpackage takes float32 tiles of 1x3x{self.tile[0]}x{self.tile[1]}, got {lr.dtype} "
                              f"{'x'.join(map(str, lr.shape))}")
         return np.asarray(self.model.predict({INPUT: lr})[OUTPUT], np.float32)

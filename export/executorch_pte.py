@@ -20,8 +20,8 @@ PRECISIONS = ("fp32", "int8")
 PACKAGE = "executorch"
 
 
-def export(source, precision: str, tile: int, path: Path) -> dict:
-    """Write the FP32 deploy form or the folded INT8 graph as a ``.pte`` for one ``tile`` x ``tile`` LR input.
+def export(source, precision: str, tile: tuple[int, int], path: Path) -> dict:
+    """Write the FP32 deploy form or the folded INT8 graph as a ``.pte`` for one LR input of ``tile`` = (height, width).
 
     Returns the delegation audit: partitions and, per op type, how many nodes XNNPACK took and how many it left.
     """
@@ -30,7 +30,7 @@ def export(source, precision: str, tile: int, path: Path) -> dict:
     from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
 
     module = source.int8(fold_quantize=True) if precision == "int8" else source.fp32()
-    example = torch.rand(1, 3, tile, tile)
+    example = torch.rand(1, 3, *tile)
     program = torch.export.export(module, (example,))                                        # 1. export
     partitioner = XnnpackPartitioner(configs=partitioner_configs())
     with compact_lowering():
@@ -159,9 +159,9 @@ def _xnnpack_graph_type(folder: Path):
 
 
 class Runner:
-    """Maps a float32 1x3xTxT LR tile in [0, 1] to its SR tile through the ExecuTorch runtime."""
+    """Maps a float32 1x3xThxTw LR tile in [0, 1] to its SR tile through the ExecuTorch runtime."""
 
-    def __init__(self, path: Path, tile: int, threads: int | None = None):
+    def __init__(self, path: Path, tile: tuple[int, int], threads: int | None = None):
         from executorch.runtime import Runtime
 
         if threads:  # ExecuTorch's own pool, which the XNNPACK delegate runs on (default: one thread per core)
@@ -172,7 +172,7 @@ class Runner:
         self.method = Runtime.get().load_program(str(path)).load_method("forward")
 
     def __call__(self, lr: np.ndarray) -> np.ndarray:
-        if lr.shape != (1, 3, self.tile, self.tile) or lr.dtype != np.float32:
-            raise ValueError(f"this .pte takes float32 tiles of 1x3x{self.tile}x{self.tile}, got {lr.dtype} "
+        if lr.shape != (1, 3, *self.tile) or lr.dtype != np.float32:
+            raise ValueError(f"this .pte takes float32 tiles of 1x3x{self.tile[0]}x{self.tile[1]}, got {lr.dtype} "
                              f"{'x'.join(map(str, lr.shape))}")
         return self.method.execute([torch.from_numpy(lr)])[0].numpy()

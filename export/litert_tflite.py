@@ -26,10 +26,10 @@ PRECISIONS = ("fp32", "int8")
 PACKAGE = "litert-torch"
 
 
-def export(source, precision: str, tile: int, path: Path) -> dict:
+def export(source, precision: str, tile: tuple[int, int], path: Path) -> dict:
     import litert_torch
 
-    example = torch.rand(1, 3, tile, tile)
+    example = torch.rand(1, 3, *tile)
     if precision == "int8":
         from litert_torch.quantize import pt2e_quantizer
         from litert_torch.quantize.quant_config import QuantConfig
@@ -147,18 +147,18 @@ def audit(path: Path) -> dict:
 
 
 class Runner:
-    """Maps a float32 1x3xTxT LR tile in [0, 1] to its float32 SR tile; INT8 inputs and outputs are (de)quantized with
+    """Maps a float32 1x3xThxTw LR tile in [0, 1] to its float32 SR tile; INT8 inputs and outputs are (de)quantized with
     the model's own parameters."""
 
-    def __init__(self, path: Path, tile: int, threads: int | None = None):
+    def __init__(self, path: Path, tile: tuple[int, int], threads: int | None = None):
         self.tile = tile
         self.it = _interpreter(path, delegate=True, threads=threads)
         self.inp = self.it.get_input_details()[0]
         self.out = self.it.get_output_details()[0]
 
     def __call__(self, lr: np.ndarray) -> np.ndarray:
-        if lr.shape != (1, 3, self.tile, self.tile) or lr.dtype != np.float32:
-            raise ValueError(f"this .tflite takes float32 tiles of 1x3x{self.tile}x{self.tile}, got {lr.dtype} "
+        if lr.shape != (1, 3, *self.tile) or lr.dtype != np.float32:
+            raise ValueError(f"this .tflite takes float32 tiles of 1x3x{self.tile[0]}x{self.tile[1]}, got {lr.dtype} "
                              f"{'x'.join(map(str, lr.shape))}")
         if self.inp["dtype"] != np.float32:  # an INT8 input (the converter folds a leading quantize into it)
             scale, zero = self.inp["quantization"]

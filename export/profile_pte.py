@@ -17,14 +17,14 @@ import torch
 WARMUP = 2
 
 
-def profile(path: Path, tile: int, threads: int, runs: int = 10) -> dict:
-    """Median time per run of every XNNPACK kernel kind for one ``tile`` x ``tile`` input, slowest first."""
+def profile(path: Path, tile: tuple[int, int], threads: int, runs: int = 10) -> dict:
+    """Median time per run of every XNNPACK kernel kind for one input of ``tile`` = (height, width), slowest first."""
     from executorch.devtools import Inspector
     from executorch.extension.pybindings.portable_lib import _load_for_executorch, _unsafe_reset_threadpool
 
     _unsafe_reset_threadpool(threads)
     module = _load_for_executorch(str(path), enable_etdump=True, debug_buffer_size=0)
-    x = torch.rand(1, 3, tile, tile)
+    x = torch.rand(1, 3, *tile)
     for _ in range(WARMUP + runs):
         module.forward([x])
     with tempfile.TemporaryDirectory() as tmp:
@@ -40,7 +40,7 @@ def profile(path: Path, tile: int, threads: int, runs: int = 10) -> dict:
     total = sum(k["ms"] for k in kinds.values())
     table = [{"kernel": name, "ops": k["ops"], "ms": round(k["ms"], 3), "pct": round(100 * k["ms"] / total, 1)}
              for name, k in sorted(kinds.items(), key=lambda kv: -kv[1]["ms"])]
-    return {"file": path.name, "tile": tile, "threads": threads, "runs": runs, "ops": int(len(ops)),
+    return {"file": path.name, "tile": list(tile), "threads": threads, "runs": runs, "ops": int(len(ops)),
             "total_ms": round(total, 2), "kernels": table}
 
 

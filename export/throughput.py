@@ -56,7 +56,7 @@ def export_limits(folder: Path, formats: list[str]) -> dict[tuple[str, str], Pat
         for precision in ("fp32", "int8"):
             path = folder / f"limit-{precision}{backend(fmt).SUFFIX}"
             if not path.exists():
-                backend(fmt).export(source, precision, SIDE, path)
+                backend(fmt).export(source, precision, (SIDE, SIDE), path)
             made[(fmt, precision)] = path
     return made
 

@@ -10,13 +10,14 @@ import numpy as np
 
 from seemore_edge.errors import UserError
 from seemore_edge.evaluation import evaluate_sets, tiled_upscaler
+from seemore_edge.tiling import tile_text
 
 from export import backend, export_artifact, load_runner
 from export.card import read_card, write_card
 
 
-def tile_latency(run, tile: int, runs: int = 20, warmup: int = 3) -> dict:
-    x = np.random.default_rng(0).random((1, 3, tile, tile), dtype=np.float32)
+def tile_latency(run, tile: tuple[int, int], runs: int = 20, warmup: int = 3) -> dict:
+    x = np.random.default_rng(0).random((1, 3, *tile), dtype=np.float32)
     for _ in range(warmup):
         run(x)
     times = []
@@ -36,17 +37,18 @@ def score_artifact(path: Path, root, sets: list[str], threads: int | None = None
                          card["scale"])
 
 
-def export_and_verify(source, meta: dict, fmt: str, precision: str, tile: int, overlap: int, path: Path,
+def export_and_verify(source, meta: dict, fmt: str, precision: str, tile: tuple[int, int], overlap: int, path: Path,
                       root, sets: list[str], threads: int | None = None) -> dict:
     """Export, measure in the runtime, write the card; returns the card. ``meta``: name, preset, scale, experts."""
     t0 = time.perf_counter()
     audit = export_artifact(source, fmt, precision, tile, path)
     export_s = time.perf_counter() - t0
     scale = meta["scale"]
-    card = {"format": fmt, "precision": precision, **meta, "tile": tile, "overlap": overlap,
-            "input": {"layout": "NCHW", "shape": [1, 3, tile, tile], "dtype": "float32", "range": [0.0, 1.0],
+    (th, tw) = tile
+    card = {"format": fmt, "precision": precision, **meta, "tile": [th, tw], "overlap": overlap,
+            "input": {"layout": "NCHW", "shape": [1, 3, th, tw], "dtype": "float32", "range": [0.0, 1.0],
                       "color": "RGB"},
-            "output": {"layout": "NCHW", "shape": [1, 3, tile * scale, tile * scale], "dtype": "float32",
+            "output": {"layout": "NCHW", "shape": [1, 3, th * scale, tw * scale], "dtype": "float32",
                        "range": [0.0, 1.0], "note": "clamp to [0, 1], then floor(255 v + 0.5)"},
             "tiling": "seemore_edge/tiling.py (mirror padding to the tile, ramp blending over the overlap)",
             "audit": audit, "export_s": round(export_s, 1)}
@@ -66,8 +68,11 @@ def export_and_verify(source, meta: dict, fmt: str, precision: str, tile: int, o
     return write_card(path, card)
 
 
-def artifact_name(name: str, fmt: str, precision: str) -> str:
-    return f"{name}-{precision}{backend(fmt).SUFFIX}"
+def artifact_name(name: str, fmt: str, precision: str, tile: tuple[int, int]) -> str:
+    """``T-x4-qat-int8.pte`` for a square tile (the photo tiler's), ``T-x4-qat-int8-180x320.pte`` for a frame-shaped
+    one, so both live side by side in one folder."""
+    shape = "" if tile[0] == tile[1] else f"-{tile_text(tile)}"
+    return f"{name}-{precision}{shape}{backend(fmt).SUFFIX}"
 
 
 def artifact_plan(formats: list[str], precisions: list[str]) -> list[tuple[str, str]]:

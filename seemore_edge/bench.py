@@ -2,8 +2,10 @@
 
 Contenders: eager PyTorch FP32 of the full model (dynamic routing, the shipped reference) and of the edge model, and
 every ``.pte`` and ``.tflite`` in ``--artifacts`` (without it, the shipped T-x4-qat is exported to a temporary folder
-first). Inputs: one 128x128 LR tile, and a 1280x720 output frame (320x180 LR at x4) processed as the app does it
-(tiled with the card's tile and overlap; eager PyTorch takes the whole frame in one call, its natural use). Runs are
+first: INT8 and FP32 at the 128 tile, and INT8 at the 180x320 frame tile). Inputs: one 128x128 LR tile (eager models
+and 128-tile artifacts), and a 1280x720 output frame (320x180 LR at x4) processed as the app does it (tiled with the
+card's tile and overlap: six 128 tiles, or one call of a 180x320 artifact; eager PyTorch takes the whole frame in one
+call, its natural use). Runs are
 interleaved across contenders so machine drift hits all alike; peak memory is measured per contender in a separate
 process; the limit is this CPU's throughput through the same runtime (export/throughput.py).
 
@@ -28,9 +30,10 @@ import torch
 from . import cli
 from .errors import UserError
 from .imageio import atomic_write
+from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, tile_text
 
 FRAME_LR = (180, 320)  # 1280x720 output at x4
-TILE = 128
+TILE = DEFAULT_TILE  # the tile128 input
 
 
 def parse(argv):
@@ -79,7 +82,7 @@ def _eager(module, threads):
     return run
 
 
-def _artifact_runner(path: Path, tile: int, threads: int):
+def _artifact_runner(path: Path, tile: tuple[int, int], threads: int):
     from export import load_runner
 
     runner = load_runner(path, tile, threads)
@@ -128,22 +131,27 @@ def _psnr_of(sets: dict) -> dict:
 
 def time_interleaved(cs: list[Contender], inputs: dict, runs: int) -> dict:
     """{(contender, input): [ms, ...]}: every run goes once through every contender before the next run starts."""
-    times = {(c.name, name): [] for c in cs for name in inputs}
+    times = {(c.name, name): [] for c in cs for name in inputs if _takes(c, inputs[name][0])}
     for name, (kind, x) in inputs.items():
-        for c in cs:  # warm-up
+        takers = [c for c in cs if _takes(c, kind)]
+        for c in takers:  # warm-up
             for _ in range(2):
                 _call(c, kind, x)
         for _ in range(runs):
-            for c in cs:
+            for c in takers:
                 t0 = time.perf_counter()
                 _call(c, kind, x)
                 times[(c.name, name)].append((time.perf_counter() - t0) * 1e3)
     return times
 
 
+def _takes(c: Contender, kind: str) -> bool:
+    """Every contender takes the frame; the 128 tile only eager models and artifacts made for it (a 180x320
+    artifact's one call is its frame record)."""
+    return kind == "frame" or c.tile is None or tuple(c.tile) == TILE
+
+
 def _call(c: Contender, kind: str, x):
-    if kind == "tile" and c.tile not in (None, x.shape[-1]):  # an artifact made for another tile runs its own size
-        x = np.ascontiguousarray(np.resize(x, (1, 3, c.tile, c.tile)))
     return c.run(x) if kind == "tile" else c.frame(x)
 
 
@@ -238,10 +246,12 @@ def _export_shipped(name: str, folder: Path) -> Path:
 
     source, meta = load_source(_weights(name))
     meta = {"name": Path(name).stem, "source": name, **meta}
-    for fmt, precision in artifact_plan(["pte", "tflite"], ["int8", "fp32"]):
-        target = folder / artifact_name(meta["name"], fmt, precision)
+    plan = [(fmt, precision, TILE) for fmt, precision in artifact_plan(["pte", "tflite"], ["int8", "fp32"])]
+    plan += [(fmt, "int8", FRAME_LR) for fmt in ("pte", "tflite")]
+    for fmt, precision, tile in plan:
+        target = folder / artifact_name(meta["name"], fmt, precision, tile)
         print(f"exporting {target.name} ...", flush=True)
-        export_and_verify(source, meta, fmt, precision, TILE, 16, target, None, [], 2)
+        export_and_verify(source, meta, fmt, precision, tile, DEFAULT_OVERLAP, target, None, [], 2)
     return folder
 
 
@@ -252,9 +262,9 @@ def run_bench(args, artifacts: Path, thread_counts: list[int], tmp: Path) -> tup
     from .complexity import count_gmacs
 
     ref = load_model(_weights(args.reference))
-    gmacs = {"tile128": count_gmacs(ref, TILE, TILE), "frame720p": count_gmacs(ref, *FRAME_LR)}
+    gmacs = {"tile128": count_gmacs(ref, *TILE), "frame720p": count_gmacs(ref, *FRAME_LR)}
     frame = (np.random.default_rng(0).random(FRAME_LR + (3,)) * 255).astype(np.uint8)
-    tile = np.random.default_rng(1).random((1, 3, TILE, TILE), dtype=np.float32)
+    tile = np.random.default_rng(1).random((1, 3, *TILE), dtype=np.float32)
     inputs = {"tile128": ("tile", tile), "frame720p": ("frame", frame)}
     formats = sorted({p.suffix[1:] for p in artifacts.iterdir() if p.suffix in (".pte", ".tflite")})
     limit_paths = export_limits(tmp, formats)
@@ -265,7 +275,7 @@ def run_bench(args, artifacts: Path, thread_counts: list[int], tmp: Path) -> tup
         for (fmt, precision), path in limit_paths.items():
             from export import load_runner
 
-            run = _artifact_runner(path, 96, threads) if fmt == "pte" else load_runner(path, 96, threads)
+            run = _artifact_runner(path, (96, 96), threads) if fmt == "pte" else load_runner(path, (96, 96), threads)
             x = np.random.default_rng(2).random((1, 3, 96, 96), dtype=np.float32)
             for _ in range(2):
                 run(x)
@@ -280,11 +290,13 @@ def run_bench(args, artifacts: Path, thread_counts: list[int], tmp: Path) -> tup
             target = (args.reference if "full" in c.name else args.qat) if kind == "eager" else str(c.path)
             rss = peak_memory(kind, target, threads)
             for name in inputs:
+                if (c.name, name) not in times:
+                    continue
                 ms = times[(c.name, name)]
                 median = float(np.median(ms))
                 rec = {"contender": c.name, "format": c.format, "precision": c.precision, "threads": threads,
                        "input": name, "median_ms": round(median, 2), "p90_ms": round(float(np.percentile(ms, 90)), 2),
-                       "tile": c.tile or TILE if name == "tile128" else c.tile,
+                       "tile": list(c.tile) if c.tile else None,
                        "runs": len(ms), "peak_rss_mb": round(rss, 1), "size_kb": round(c.size_kb, 1),
                        "gmacs": round(gmacs[name], 3), "gmac_per_s": round(gmacs[name] / (median / 1e3), 1),
                        "psnr": c.psnr}
@@ -340,7 +352,7 @@ def _crop_grid(args, artifacts: Path) -> str | None:
             card = read_card(path)
             c = Contender(path.name, card["format"], card["precision"], _artifact_runner(path, card["tile"], 2),
                           card["tile"], card["overlap"], card["scale"], 0, None)
-            panels.append((f"{card['format']} INT8 (runtime)", crop(c.frame(pair.lr))))
+            panels.append((f"{card['format']} INT8, tile {tile_text(card['tile'])}", crop(c.frame(pair.lr))))
     plot_crop_grid(panels, args.out / "crops.png", f"BSD100 {pair.name}, x4, center crop {n}x{n}")
     return "crops.png"
 
@@ -364,13 +376,15 @@ def _write_report(args, payload: dict) -> None:
     from .plots import plot_psnr_latency
 
     recs = payload["records"]
-    lines = ["# Benchmark", "", f"{len({r['contender'] for r in recs})} contenders, inputs: one 128x128 LR tile and a "
-             "1280x720 output frame (320x180 LR, tiled as the app does for artifacts; one call for eager PyTorch); "
+    lines = ["# Benchmark", "", f"{len({r['contender'] for r in recs})} contenders, inputs: one 128x128 LR tile (eager "
+             "models and 128-tile artifacts) and a 1280x720 output frame (320x180 LR, tiled with each artifact's tile "
+             "as the app does: six 128 tiles, or one call of a 180x320 artifact; one call for eager PyTorch); "
              f"median and p90 of {recs[0]['runs'] if recs else 0} interleaved runs after warm-up.", "",
-             "| contender | threads | input | median ms | p90 ms | x eager full | GMAC/s | % of limit | peak RSS MB |"
-             " size KB |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| contender | tile | threads | input | median ms | p90 ms | x eager full | GMAC/s | % of limit | peak RSS MB |"
+             " size KB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in recs:
-        lines.append(f"| {r['contender']} | {r['threads']} | {r['input']} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} | "
+        tile = tile_text(r["tile"]) if r["tile"] else "whole"
+        lines.append(f"| {r['contender']} | {tile} | {r['threads']} | {r['input']} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} | "
                      f"{r['speedup_vs_eager_full']:.2f} | {r['gmac_per_s']:.0f} | {r.get('pct_of_limit', '-')} | "
                      f"{r['peak_rss_mb']:.0f} | {r['size_kb']:.0f} |")
     cpu = payload["cpu"]
@@ -379,7 +393,7 @@ def _write_report(args, payload: dict) -> None:
               f"CPU: {cpu['cpu']}; SIMD {', '.join(cpu['simd']) or 'unknown'}; INT8 dot-product instructions: "
               f"{', '.join(cpu['int8_dot_product']) or 'none (XNNPACK INT8 runs on 16-bit multiply-adds here)'}.", ""]
     for prof in payload.get("profiles", []):
-        lines += [f"Where the time of one {prof['tile']}x{prof['tile']} tile goes in {prof['file']} ({prof['threads']} "
+        lines += [f"Where the time of one {tile_text(prof['tile'])} tile goes in {prof['file']} ({prof['threads']} "
                   f"threads, ETDump, median of {prof['runs']} runs; {prof['ops']} XNNPACK kernels, "
                   f"{prof['total_ms']:.1f} ms): " + ", ".join(f"{k} {v}%" for k, v in prof["summary"].items()), "",
                   "| kernel | count | ms | % |", "|---|---|---|---|"]

@@ -9,7 +9,7 @@ from .evaluation import (bicubic_upscaler, evaluate_sets, format_table, model_up
                          torch_runner)
 from .errors import UserError
 from .presets import check_scale
-from .tiling import DEFAULT_OVERLAP, check_tile
+from .tiling import DEFAULT_OVERLAP, as_tile, check_tile, tile_text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,11 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=cli.Path, help="write the figures here")
     ap.add_argument("--float", dest="float_weights", action="store_true",
                     help="a QAT checkpoint's float weights without quantization: the model its FP32 artifacts hold")
-    ap.add_argument("--tile", type=int,
-                    help="run the model on LR tiles of this side, blended as the artifacts and apps do "
-                         "(default: whole images)")
+    ap.add_argument("--tile",
+                    help="run the model on LR tiles of this side (128) or shape (180x320, height x width), blended "
+                         "as the artifacts and apps do (default: whole images)")
     ap.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="tile overlap with --tile")
     args = ap.parse_args(argv)
+    if args.tile is not None:
+        args.tile = as_tile(args.tile)
 
     if args.scale is not None:
         check_scale(args.scale)
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"{args.artifact}: artifact upscales x{card['scale']}, but --scale {args.scale} was given")
         result = score_artifact(args.artifact, root, sets, args.threads)
         result["method"] = str(args.artifact)
-        print(format_table(result, f"{args.artifact.name} ({card['format']} {card['precision']}, tile {card['tile']})"))
+        print(format_table(result, f"{args.artifact.name} ({card['format']} {card['precision']}, tile {tile_text(card['tile'])})"))
         cli.write_json(args.json, result)
         return 0
     if args.method and (args.tile or args.float_weights):
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         label = str(args.checkpoint or args.weights) + (" (float weights)" if args.float_weights else "")
         if args.tile:
             upscale = tiled_upscaler(torch_runner(model), scale, args.tile, args.overlap)
-            label += f", tiled {args.tile}/{args.overlap}"
+            label += f", tiled {tile_text(args.tile)}/{args.overlap}"
         else:
             upscale = model_upscaler(model)
     result = evaluate_sets(upscale, root, sets, scale)

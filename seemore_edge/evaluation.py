@@ -41,7 +41,7 @@ def model_upscaler(model: torch.nn.Module) -> Upscaler:
     return lambda lr: run_model(model, lr)
 
 
-def tiled_upscaler(run: Callable[[np.ndarray], np.ndarray], scale: int, tile: int, overlap: int) -> Upscaler:
+def tiled_upscaler(run: Callable[[np.ndarray], np.ndarray], scale: int, tile: tuple[int, int], overlap: int) -> Upscaler:
     """``run`` (float32 1x3xTxT tile -> SR tile: a runtime's runner or :func:`torch_runner`) over whole images, tiled
     and blended as the artifacts' cards tell apps to do."""
     from .tiling import upscale_tiled

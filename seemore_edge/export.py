@@ -13,7 +13,7 @@ from . import cli
 from .checkpoints import load_model
 from .datasets import DEFAULT_SETS, SAMPLES, data_root
 from .errors import UserError
-from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, check_tile
+from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, as_tile, check_tile, tile_text
 
 
 def load_source(path: Path):
@@ -40,13 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_model_args(ap)
     ap.add_argument("--formats", default="pte,tflite,mlpackage")
     ap.add_argument("--precision", default="int8,fp32", help="int8 and/or fp32 (fp16 for .mlpackage)")
-    ap.add_argument("--tile", type=int, default=DEFAULT_TILE, help="LR tile side the artifacts take")
+    ap.add_argument("--tile", default=DEFAULT_TILE,
+                    help="LR tile the artifacts take: a side (128) or height x width (180x320: a 720p frame at x4)")
     ap.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="tile overlap the card tells apps to use")
     ap.add_argument("--out", type=Path, default=Path("out/export"))
     ap.add_argument("--data-root", help="benchmark root for runtime PSNR (default: $SEEMORE_DATA)")
     ap.add_argument("--sets", help=f"sets to score (default {','.join(DEFAULT_SETS)}; {SAMPLES} without data)")
     ap.add_argument("--threads", type=int, help="runtime threads for latency and scoring")
     args = ap.parse_args(argv)
+    args.tile = as_tile(args.tile)
     formats = [f for f in args.formats.split(",") if f]
     precisions = [p for p in args.precision.split(",") if p]
     for fmt in formats:
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     name = args.weights or path.stem
     meta = {"name": name, "source": str(args.weights or path), **meta}
     for fmt, precision in artifact_plan(formats, precisions):
-        target = args.out / artifact_name(name, fmt, precision)
+        target = args.out / artifact_name(name, fmt, precision, args.tile)
         print(f"{target}: exporting ...", flush=True)
         card = export_and_verify(source, meta, fmt, precision, args.tile, args.overlap, target, root, sets,
                                  args.threads)
@@ -80,7 +82,7 @@ def summary_line(card: dict) -> str:
     if card.get("psnr") is None:
         return f"  {card['file']}: {size}, not run here ({card.get('not_measured', '')})"
     psnr = ", ".join(f"{s} {r['psnr']:.2f}" for s, r in card["psnr"].items())
-    return (f"  {card['file']}: {size}, {card['audit'].get('partitions', '-')} partition(s), tile {card['tile']} "
+    return (f"  {card['file']}: {size}, {card['audit'].get('partitions', '-')} partition(s), tile {tile_text(card['tile'])} "
             f"{card['latency']['median_ms']:.1f} ms, PSNR {psnr}")
 
 

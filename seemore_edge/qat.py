@@ -36,7 +36,7 @@ from .imageio import atomic_write
 from .metrics import psnr_y
 from .presets import check_scale
 from .plots import plot_routes
-from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE
+from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, as_tile, tile_text
 from .training_data import PatchBatches, load_train_images
 
 
@@ -59,7 +59,9 @@ def parse(argv):
     ap.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     ap.add_argument("--formats", default="pte,tflite,mlpackage", help="artifacts to export at the end ('' for none)")
     ap.add_argument("--export-precision", default="int8", help="int8 and/or fp32 (fp16 for .mlpackage)")
-    ap.add_argument("--tile", type=int, default=DEFAULT_TILE, help="LR tile side of the exported artifacts")
+    # Text, as the saved config compares it (a run folder from before rectangular tiles says "128").
+    ap.add_argument("--tile", default=str(DEFAULT_TILE[0]),
+                    help="LR tile of the exported artifacts: a side (128) or height x width (180x320)")
     return ap.parse_args(argv)
 
 
@@ -73,11 +75,13 @@ def main(argv=None) -> int:
         raise UserError("no reference: pass --reference PATH (no T-x4 weights are shipped yet)")
     if args.scale is not None:
         check_scale(args.scale)
+    as_tile(args.tile)  # a malformed --tile fails here, before any work
     reference = load_model(ref_path, scale=args.scale, preset=args.preset)
     if reference.routing != "dynamic":
         raise UserError(f"{ref_path}: the reference must be a dynamic-routing (full) model")
     scale = reference.scale
     out = _prepare_out(args.out, {k: str(v) for k, v in vars(args).items() if k not in ("out", "threads")})
+    args.tile = as_tile(args.tile)
     root = data_root(args.data_root)
     sets = [s for s in args.sets.split(",") if s] if args.sets else (list(DEFAULT_SETS) if root else [SAMPLES])
     images = load_train_images(args.train_dir, args.patch * scale)
@@ -160,7 +164,7 @@ def _export(args, qat_model, out: Path, root, sets, reference, ref_path) -> list
         "edge INT8 (PyTorch reference kernels)": tile_latency(torch_runner(qat_model.int8()), args.tile, runs=5)})
     cards = []
     for fmt, precision in artifact_plan(formats, [p for p in args.export_precision.split(",") if p]):
-        path = folder / artifact_name(meta["name"], fmt, precision)
+        path = folder / artifact_name(meta["name"], fmt, precision, args.tile)
         try:
             cards.append(read_card(path))
             continue
@@ -280,7 +284,7 @@ def _artifact_rows(cards: list[dict], ref: dict, int8: dict) -> list[dict]:
     rows = []
     for c in cards:
         row = {"file": c["file"], "format": c["format"], "precision": c["precision"],
-               "size_kb": round(c["size_bytes"] / 1024, 1), "tile": c["tile"],
+               "size_kb": round(c["size_bytes"] / 1024, 1), "tile": tile_text(c["tile"]),
                "partitions": c["audit"].get("partitions"), "latency_tile_ms": (c.get("latency") or {}).get("median_ms"),
                "eager_latency_tile_ms": {k: v["median_ms"] for k, v in c.get("eager_latency", {}).items()}}
         if c.get("psnr"):

@@ -12,7 +12,7 @@ from .errors import UserError
 from .evaluation import torch_runner
 from .imageio import DEFAULT_MAX_PIXELS, check_writable, read_image, write_image
 from .presets import check_scale, get_preset
-from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, make_grid, upscale_tiled
+from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, as_tile, make_grid, tile_text, upscale_tiled
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,11 +22,13 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_model_args(ap)
     ap.add_argument("--preset", help="check that the model is this preset")
     ap.add_argument("--scale", type=int, help="check that the model upscales by this factor")
-    ap.add_argument("--tile", type=int, default=DEFAULT_TILE, help="LR tile side in pixels")
+    ap.add_argument("--tile", default=DEFAULT_TILE,
+                    help="LR tile: a side (128) or height x width (180x320)")
     ap.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="LR pixels shared by neighbouring tiles")
     ap.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest input accepted")
     ap.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     args = ap.parse_args(argv)
+    args.tile = as_tile(args.tile)
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -47,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     if min(h, w) < model.min_lr_size:
         raise UserError(f"{args.input}: {w}x{h} is below the model's minimum input of "
                         f"{model.min_lr_size}x{model.min_lr_size} pixels")
-    if args.tile < model.min_lr_size:
-        raise UserError(f"--tile {args.tile} is below the model's minimum input of {model.min_lr_size} pixels")
+    if min(args.tile) < model.min_lr_size:
+        raise UserError(f"--tile {tile_text(args.tile)} is below the model's minimum input of {model.min_lr_size} "
+                        "pixels a side")
     grid = make_grid(h, w, args.tile, args.overlap)
     with tqdm(total=len(grid), desc=f"x{model.scale} {w}x{h}", unit="tile") as bar:
         sr = upscale_tiled(torch_runner(model), image, model.scale, args.tile, args.overlap, bar.update)

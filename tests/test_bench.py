@@ -23,6 +23,9 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     assert export_tool.main(["--checkpoint", str(qat), "--formats", "pte,tflite", "--precision", "int8",
                              "--tile", "128", "--overlap", "16", "--out", str(artifacts), "--sets", "samples",
                              "--threads", "1"]) == 0
+    # A frame-shaped artifact beside them: it takes the frame in its own tiles and has no 128-tile record.
+    assert export_tool.main(["--checkpoint", str(qat), "--formats", "pte", "--precision", "int8", "--tile", "64x96",
+                             "--overlap", "8", "--out", str(artifacts), "--sets", "samples", "--threads", "1"]) == 0
     out, js = tmp_path / "bench", tmp_path / "bench.json"
     code, stdout, err = run_tool(bench, ["--artifacts", str(artifacts), "--reference", str(tiny_checkpoint), "--qat",
                                          str(qat), "--threads", "1", "--runs", "3", "--out", str(out), "--json",
@@ -31,7 +34,9 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     payload = json.loads(js.read_text())
     recs = payload["records"]
     assert {r["format"] for r in recs} == {"eager", "pte", "tflite"}
-    assert {r["input"] for r in recs} == {"tile128", "frame720p"} and len(recs) == 4 * 2
+    assert {r["input"] for r in recs} == {"tile128", "frame720p"} and len(recs) == 4 * 2 + 1
+    (wide,) = [r for r in recs if r["contender"] == "tiny-qat-int8-64x96.pte"]
+    assert wide["input"] == "frame720p" and wide["tile"] == [64, 96]
     for r in recs:
         assert r["median_ms"] > 0 and r["p90_ms"] >= r["median_ms"] and r["peak_rss_mb"] > 50 and r["size_kb"] > 0
     # Measured per contender in its own process: not one number for all (getrusage would report the parent's size).
@@ -40,7 +45,10 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     assert all(r.get("pct_of_limit", 0) > 0 for r in recs if r["format"] != "eager")
     assert (out / "report.md").exists() and (out / "psnr_latency.png").stat().st_size > 0
     # The ETDump profile of the INT8 .pte: XNNPACK's own kernels, INT8 convs among them, adding up to about one tile.
-    (prof,) = payload["profiles"]
+    profiles = {p["file"]: p for p in payload["profiles"]}
+    assert set(profiles) == {"tiny-qat-int8.pte", "tiny-qat-int8-64x96.pte"}
+    prof = profiles["tiny-qat-int8.pte"]
+    assert prof["tile"] == [128, 128] and profiles["tiny-qat-int8-64x96.pte"]["tile"] == [64, 96]
     kernels = {k["kernel"]: k for k in prof["kernels"]}
     assert any("QC8" in name for name in kernels) and abs(sum(k["pct"] for k in prof["kernels"]) - 100) < 1
     tile_ms = next(r["median_ms"] for r in recs if r["format"] == "pte" and r["input"] == "tile128")

@@ -61,7 +61,7 @@ def test_all_formats_exported_with_cards(exported):
         if artifact.suffix == ".json":
             continue
         card = read_card(artifact)  # also checks the sha256
-        assert (card["tile"], card["overlap"], card["scale"], card["preset"]) == (32, 4, 4, "tiny")
+        assert (card["tile"], card["overlap"], card["scale"], card["preset"]) == ((32, 32), 4, 4, "tiny")
         assert card["routing"] == {"type": "fixed", "experts": [2]}
         assert card["size_bytes"] > 0 and card["tools"]["torch"]
 
@@ -74,7 +74,7 @@ def test_runtimes_match_pytorch(exported, tiny_qat, fmt):
         want = {"fp32": qat.fp32()(torch.from_numpy(x)).numpy(), "int8": qat.int8()(torch.from_numpy(x)).numpy()}
     for precision in ("fp32", "int8"):
         artifact = exported / f"tiny-qat-{precision}.{fmt}"
-        got = load_runner(artifact, 32)(x)
+        got = load_runner(artifact, (32, 32))(x)
         err = np.abs(got - want[precision]).max()
         # FP32: float rounding only. INT8: the runtimes' integer kernels round differently from PyTorch's reference
         # quantized ops, a few steps of the output's quantization at most.
@@ -194,11 +194,31 @@ def test_fp32_artifacts_score_as_pytorch_fp32(exported, tiny_qat, tmp_path, caps
     for fmt in ("pte", "tflite"):
         assert abs(read_card(exported / f"tiny-qat-fp32.{fmt}")["psnr"]["samples"]["psnr"] - eager) <= 0.01
     code, _, err = run_tool(evaluate, ["--checkpoint", str(tiny_qat), "--tile", "16", "--sets", "samples"], capsys)
-    assert code == 2 and "--tile >= 32" in err
+    assert code == 2 and "tile of at least 32 a side" in err
+
+
+def test_rectangular_tile(tiny_qat, tmp_path, monkeypatch):
+    """A frame-shaped artifact (``--tile HxW``): named by its tile beside the square ones, the card says [h, w], and
+    both runtimes take exactly that shape and compute what PyTorch does on it."""
+    monkeypatch.delenv("SEEMORE_DATA", raising=False)
+    assert export_tool.main(["--checkpoint", str(tiny_qat), "--formats", "pte,tflite", "--precision", "int8",
+                             "--tile", "32x48", "--overlap", "4", "--out", str(tmp_path), "--sets", "samples"]) == 0
+    x = np.random.default_rng(3).random((1, 3, 32, 48), dtype=np.float32)
+    with torch.no_grad():
+        want = load_qat(tiny_qat).int8()(torch.from_numpy(x)).numpy()
+    for fmt in ("pte", "tflite"):
+        artifact = tmp_path / f"tiny-qat-int8-32x48.{fmt}"
+        card = read_card(artifact)
+        assert card["tile"] == (32, 48) and card["input"]["shape"] == [1, 3, 32, 48]
+        assert card["output"]["shape"] == [1, 3, 128, 192] and card["psnr"]["samples"]["images"] == 5
+        runner = load_runner(artifact, card["tile"])
+        assert np.abs(runner(x) - want).max() < 0.05, fmt
+        with pytest.raises(ValueError, match="float32 tiles of 1x3x32x48"):
+            runner(np.zeros((1, 3, 48, 32), np.float32))
 
 
 def test_bad_inputs(exported, tiny_checkpoint, tmp_path, capsys):
-    runner = load_runner(exported / "tiny-qat-int8.tflite", 32)
+    runner = load_runner(exported / "tiny-qat-int8.tflite", (32, 32))
     with pytest.raises(ValueError, match="float32 tiles of 1x3x32x32"):
         runner(np.zeros((1, 3, 32, 32), np.float64))
     # A dynamic-routing checkpoint has no static graph to export.

@@ -16,4 +16,4 @@ def test_kotlin_tiler_passes_golden_vectors(tmp_path):
     result = subprocess.run([str(REPO / "android_demo" / "tiling" / "run_golden_tests.sh")], capture_output=True,
                             text=True, timeout=900, env={**os.environ, "TILING_BUILD_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "all 5 golden cases pass" in result.stdout
+    assert "all 7 golden cases pass" in result.stdout

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from seemore_edge import evaluation, upscale
-from seemore_edge.tiling import axis_starts, make_grid, mirror_index, pad_to_tile, upscale_tiled
+from seemore_edge.tiling import as_tile, axis_starts, make_grid, mirror_index, pad_to_tile, upscale_tiled
 from tests.conftest import run_tool
 
 
@@ -21,23 +21,36 @@ def test_grid_rules():
     assert axis_starts(128, 128, 16) == (0,)
     assert axis_starts(129, 128, 16) == (0, 1)
     assert axis_starts(300, 128, 16) == (0, 112, 172)
-    grid = make_grid(50, 300, 128, 16)
+    grid = make_grid(50, 300, (128, 128), 16)
     assert grid.padded == (128, 300) and len(grid) == 3
+    frame = make_grid(180, 320, (180, 320), 16)  # a 720p frame at x4: one call
+    assert (frame.ys, frame.xs, frame.padded) == ((0,), (0,), (180, 320))
+    portrait = make_grid(320, 180, (180, 320), 16)
+    assert (portrait.ys, portrait.xs, portrait.padded) == ((0, 140), (0,), (320, 320))
     with pytest.raises(ValueError):
-        make_grid(50, 50, 32, 32)
+        make_grid(50, 50, (32, 32), 32)
+
+
+def test_tile_forms():
+    assert as_tile(128) == as_tile("128") == (128, 128)
+    assert as_tile("180x320") == as_tile([180, 320]) == (180, 320)
+    for bad in ("", "180x", "axb", "1x2x3", [1, 2, 3], None):
+        with pytest.raises(ValueError, match="HEIGHTxWIDTH"):
+            as_tile(bad)
 
 
 def test_mirror_padding():
     assert mirror_index(np.arange(-3, 8), 3).tolist() == [2, 1, 0, 0, 1, 2, 2, 1, 0, 0, 1]
     img = np.arange(2 * 3).reshape(2, 3, 1)
-    assert pad_to_tile(img, 5)[..., 0].tolist() == [[0, 1, 2, 2, 1], [3, 4, 5, 5, 4], [3, 4, 5, 5, 4],
+    assert pad_to_tile(img, (5, 5))[..., 0].tolist() == [[0, 1, 2, 2, 1], [3, 4, 5, 5, 4], [3, 4, 5, 5, 4],
                                                     [0, 1, 2, 2, 1], [0, 1, 2, 2, 1]]
 
 
 @pytest.mark.parametrize("size", [(16, 16), (37, 53), (64, 64), (65, 200), (130, 31)])
-def test_stitching_is_exact_for_a_pointwise_model(size):
+@pytest.mark.parametrize("tile", [(32, 32), (24, 40)])
+def test_stitching_is_exact_for_a_pointwise_model(size, tile):
     img = np.random.default_rng(sum(size)).integers(0, 256, size + (3,), dtype=np.uint8)
-    out = upscale_tiled(nearest(3), img, 3, tile=32, overlap=8)
+    out = upscale_tiled(nearest(3), img, 3, tile=tile, overlap=8)
     assert np.array_equal(out, img.repeat(3, axis=0).repeat(3, axis=1))
 
 
@@ -88,6 +101,8 @@ def test_upscale_bad_inputs_fail_cleanly(tiny_checkpoint, tmp_path, capsys):
         "decompression bomb": ([str(tmp_path / "big.png"), "OUT", "--max-pixels", "10000"] + ck, "decompression-bomb"),
         "unknown preset": ([str(ok), "OUT", "--preset", "Q"] + ck, "unknown preset"),
         "unknown scale": ([str(ok), "OUT", "--scale", "5"] + ck, "unknown scale"),
+        "malformed tile": ([str(ok), "OUT", "--tile", "32x"] + ck, "HEIGHTxWIDTH"),
+        "tile below the minimum": ([str(ok), "OUT", "--tile", "32x8", "--overlap", "2"] + ck, "below the model's minimum"),
         "scale mismatch": ([str(ok), "OUT", "--scale", "2"] + ck, "checkpoint is for x4, but x2"),
         "checkpoint not SeemoRe": ([str(ok), "OUT", "--checkpoint", str(ok)], "not a readable PyTorch checkpoint"),
         "unwritable output": ([str(ok), str(locked / "out.png")] + ck, "not writable"),

@@ -109,7 +109,8 @@ struct ContentView: View {
             let (out, tileMs) = try await Task.detached(priority: .userInitiated) { () throws -> ([UInt8], [Double]) in
                 var out = [UInt8](repeating: 0, count: w * s * h * s * 3)
                 var tileMs: [Double] = []
-                try Tiling.upscaleTiled(image: rgb, height: h, width: w, scale: s, tile: card.tile, overlap: card.overlap,
+                try Tiling.upscaleTiled(image: rgb, height: h, width: w, scale: s, tileH: card.tile.height,
+                                        tileW: card.tile.width, overlap: card.overlap,
                                         run: { tile in
                                             let t0 = Date(); let r = try model.run(tile)
                                             tileMs.append(Date().timeIntervalSince(t0) * 1000); return r

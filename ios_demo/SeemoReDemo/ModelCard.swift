@@ -6,19 +6,33 @@ import Foundation
 /// package without its card.
 struct ModelCard: Decodable {
     struct IO: Decodable { let layout: String; let dtype: String; let range: [Double] }
+    /// The LR tile: [height, width] in a card (cards before rectangular tiles hold one side).
+    struct Tile: Decodable {
+        let height: Int, width: Int
+        init(from decoder: Decoder) throws {
+            let value = try decoder.singleValueContainer()
+            if let side = try? value.decode(Int.self) { height = side; width = side; return }
+            let hw = try value.decode([Int].self)
+            guard hw.count == 2 else {
+                throw DecodingError.dataCorruptedError(in: value, debugDescription: "tile is not [height, width]")
+            }
+            height = hw[0]; width = hw[1]
+        }
+        var text: String { "\(height)x\(width)" }
+    }
     struct Scores: Decodable { let psnr: Double }
     let file: String
     let format: String
     let precision: String
     let scale: Int
-    let tile: Int
+    let tile: Tile
     let overlap: Int
     let sha256: String
     let input: IO
     let output: IO
     let psnr: [String: Scores]?
 
-    var label: String { "Core ML \(precision.uppercased()) x\(scale) (tile \(tile))" }
+    var label: String { "Core ML \(precision.uppercased()) x\(scale) (tile \(tile.text))" }
 
     static func load(_ url: URL) throws -> ModelCard {
         let card = try JSONDecoder().decode(ModelCard.self, from: Data(contentsOf: url))

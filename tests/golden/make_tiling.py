@@ -16,12 +16,14 @@ import numpy as np
 
 from seemore_edge.tiling import make_grid, upscale_tiled
 
-CASES = [  # name, height, width, tile, overlap, scale
-    ("two axes of tiles, last ones moved back", 20, 33, 16, 4, 2),
-    ("smaller than one tile: mirrored padding", 10, 12, 16, 4, 3),
-    ("exactly one tile, the minimum size", 16, 16, 16, 4, 4),
-    ("tall, narrower than a tile", 40, 13, 16, 6, 2),
-    ("no overlap", 33, 50, 24, 0, 2),
+CASES = [  # name, height, width, tile (height, width), overlap, scale
+    ("two axes of tiles, last ones moved back", 20, 33, (16, 16), 4, 2),
+    ("smaller than one tile: mirrored padding", 10, 12, (16, 16), 4, 3),
+    ("exactly one tile, the minimum size", 16, 16, (16, 16), 4, 4),
+    ("tall, narrower than a tile", 40, 13, (16, 16), 6, 2),
+    ("no overlap", 33, 50, (24, 24), 0, 2),
+    ("wide tile, one call for a frame of its shape", 9, 16, (9, 16), 2, 2),
+    ("wide tile on a tall image: rows of tiles, columns padded", 30, 11, (9, 16), 2, 3),
 ]
 
 
@@ -41,12 +43,12 @@ def build() -> dict:
     for name, h, w, tile, overlap, scale in CASES:
         grid = make_grid(h, w, tile, overlap)
         out = upscale_tiled(probe_model(scale), probe_image(h, w), scale, tile, overlap)
-        cases.append({"name": name, "height": h, "width": w, "tile": tile, "overlap": overlap, "scale": scale,
+        cases.append({"name": name, "height": h, "width": w, "tile": list(tile), "overlap": overlap, "scale": scale,
                       "ys": list(grid.ys), "xs": list(grid.xs), "padded": list(grid.padded),
                       "output_shape": list(out.shape), "output": out.ravel().tolist()})
     return {"spec": "seemore_edge/tiling.py",
             "input": "pixel(y, x, c) = (37 x + 91 y + 53 c + x y) mod 256, uint8, HxWx3",
-            "model": "float32 tile 1x3xTxT in [0,1] -> nearest-neighbour x scale, plus 0.25 * mean of the whole tile",
+            "model": "float32 tile 1x3xThxTw in [0,1] -> nearest-neighbour x scale, plus 0.25 * mean of the whole tile",
             "output": "row-major HxWx3 uint8; ports may differ by 1 where float32 and float64 round differently",
             "cases": cases}
 

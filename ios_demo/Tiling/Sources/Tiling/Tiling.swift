@@ -2,15 +2,16 @@ import Foundation
 
 /// The tiling specification of seemore_edge/tiling.py, ported line for line (tests/golden/tiling.json holds the
 /// Python, Kotlin and Swift versions to it):
-/// 1. an axis shorter than the tile is mirrored (half-sample symmetric) up to the tile;
-/// 2. tiles start every (tile - overlap) pixels, the last one moved back to end at the edge;
+/// 1. an axis shorter than the tile's extent along it is mirrored (half-sample symmetric) up to that extent;
+/// 2. along each axis tiles start every (extent - overlap) pixels, the last one moved back to end at the edge;
 /// 3. overlapping outputs are blended with linear ramps of overlap * scale pixels;
 /// 4. the result is cropped and rounded to 8 bits as floor(255 v + 0.5) after clamping to [0, 1].
+/// Tiles are tileH x tileW LR pixels (a card's "tile": [height, width]); 180 x 320 takes a 720p frame at x4 in one call.
 public struct Grid: Equatable {
-    public let height: Int, width: Int, tile: Int, overlap: Int
+    public let height: Int, width: Int, tileH: Int, tileW: Int, overlap: Int
     public let ys: [Int], xs: [Int]
-    public var paddedHeight: Int { max(height, tile) }
-    public var paddedWidth: Int { max(width, tile) }
+    public var paddedHeight: Int { max(height, tileH) }
+    public var paddedWidth: Int { max(width, tileW) }
     public var count: Int { ys.count * xs.count }
 }
 
@@ -22,7 +23,7 @@ public enum TilingError: Error, CustomStringConvertible {
     }
 }
 
-/// One LR tile in, its SR tile out: float32 NCHW (1 x 3 x T x T in [0, 1]) -> 1 x 3 x sT x sT.
+/// One LR tile in, its SR tile out: float32 NCHW (1 x 3 x Th x Tw in [0, 1]) -> 1 x 3 x sTh x sTw.
 public typealias TileRunner = ([Float]) throws -> [Float]
 
 public enum Tiling {
@@ -33,13 +34,14 @@ public enum Tiling {
         return (0..<n).map { min($0 * stride, len - tile) }
     }
 
-    public static func makeGrid(height: Int, width: Int, tile: Int, overlap: Int) throws -> Grid {
-        guard tile >= 1, overlap >= 0, overlap < tile else {
-            throw TilingError.badTiling("need tile >= 1 and 0 <= overlap < tile, got tile \(tile), overlap \(overlap)")
+    public static func makeGrid(height: Int, width: Int, tileH: Int, tileW: Int, overlap: Int) throws -> Grid {
+        guard min(tileH, tileW) >= 1, overlap >= 0, overlap < min(tileH, tileW) else {
+            throw TilingError.badTiling("need tile sides >= 1 and 0 <= overlap < each, got tile \(tileH)x\(tileW), " +
+                                        "overlap \(overlap)")
         }
-        return Grid(height: height, width: width, tile: tile, overlap: overlap,
-                    ys: axisStarts(height, tile: tile, overlap: overlap),
-                    xs: axisStarts(width, tile: tile, overlap: overlap))
+        return Grid(height: height, width: width, tileH: tileH, tileW: tileW, overlap: overlap,
+                    ys: axisStarts(height, tile: tileH, overlap: overlap),
+                    xs: axisStarts(width, tile: tileW, overlap: overlap))
     }
 
     /// Half-sample symmetric reflection of any integer index into [0, length).
@@ -63,20 +65,21 @@ public enum Tiling {
 
     /// Upscales an H x W x 3 RGB image (row-major bytes) tile by tile. Finished output rows go to `sink`
     /// (first row, rows x (W * scale) x 3 bytes) as soon as no later tile can touch them, so only one strip of
-    /// tile * scale output rows is held in memory.
-    public static func upscaleTiled(image: [UInt8], height: Int, width: Int, scale: Int, tile: Int, overlap: Int,
+    /// tileH * scale output rows is held in memory.
+    public static func upscaleTiled(image: [UInt8], height: Int, width: Int, scale: Int, tileH: Int, tileW: Int,
+                                    overlap: Int,
                                     run: TileRunner, progress: ((Int, Int) -> Void)? = nil,
                                     sink: (Int, [UInt8]) -> Void) throws {
         guard image.count == height * width * 3 else {
             throw TilingError.badTiling("image has \(image.count) bytes, expected \(height * width * 3)")
         }
-        let grid = try makeGrid(height: height, width: width, tile: tile, overlap: overlap)
-        let pw = grid.paddedWidth, n = tile * scale, r = overlap * scale
+        let grid = try makeGrid(height: height, width: width, tileH: tileH, tileW: tileW, overlap: overlap)
+        let pw = grid.paddedWidth, n = tileH * scale, m = tileW * scale, r = overlap * scale
         let outH = height * scale, outW = width * scale, stripW = pw * scale, rowLen = stripW * 3
         var acc = [Double](repeating: 0, count: n * rowLen)
         var wsum = [Double](repeating: 0, count: n * stripW)
         var stripTop = 0, done = 0
-        var lr = [Float](repeating: 0, count: 3 * tile * tile)
+        var lr = [Float](repeating: 0, count: 3 * tileH * tileW)
 
         func flush(_ rows: Int) {
             let count = min(rows, outH - stripTop)
@@ -102,24 +105,24 @@ public enum Tiling {
             let wy = axisRamp(n, ramp: r, before: iy > 0, after: iy < grid.ys.count - 1)
             for (ix, x) in grid.xs.enumerated() {
                 for c in 0..<3 {
-                    for ty in 0..<tile {
+                    for ty in 0..<tileH {
                         let sy = mirrorIndex(y + ty, height)
-                        for tx in 0..<tile {
+                        for tx in 0..<tileW {
                             let sx = mirrorIndex(x + tx, width)
-                            lr[(c * tile + ty) * tile + tx] = Float(image[(sy * width + sx) * 3 + c]) / 255
+                            lr[(c * tileH + ty) * tileW + tx] = Float(image[(sy * width + sx) * 3 + c]) / 255
                         }
                     }
                 }
                 let sr = try run(lr)
-                guard sr.count == 3 * n * n else {
-                    throw TilingError.badModelOutput("the model returned \(sr.count) values for a tile, expected \(3 * n * n)")
+                guard sr.count == 3 * n * m else {
+                    throw TilingError.badModelOutput("the model returned \(sr.count) values for a tile, expected \(3 * n * m)")
                 }
-                let wx = axisRamp(n, ramp: r, before: ix > 0, after: ix < grid.xs.count - 1)
+                let wx = axisRamp(m, ramp: r, before: ix > 0, after: ix < grid.xs.count - 1)
                 for oy in 0..<n {
-                    for ox in 0..<n {
+                    for ox in 0..<m {
                         let w = wy[oy] * wx[ox]
                         let col = x * scale + ox
-                        for c in 0..<3 { acc[oy * rowLen + col * 3 + c] += Double(sr[(c * n + oy) * n + ox]) * w }
+                        for c in 0..<3 { acc[oy * rowLen + col * 3 + c] += Double(sr[(c * n + oy) * m + ox]) * w }
                         wsum[oy * stripW + col] += w
                     }
                 }

@@ -7,8 +7,8 @@ import XCTest
 final class GoldenTests: XCTestCase {
     struct Case: Decodable {
         let name: String
-        let height, width, tile, overlap, scale: Int
-        let ys, xs, padded, output_shape, output: [Int]
+        let height, width, overlap, scale: Int
+        let tile, ys, xs, padded, output_shape, output: [Int]
     }
     struct Golden: Decodable { let cases: [Case] }
 
@@ -21,22 +21,23 @@ final class GoldenTests: XCTestCase {
     }
 
     /// The stand-in model of the golden file: nearest-neighbour upscaling plus 0.25 x the tile's mean.
-    func probeModel(scale: Int, tile: Int) -> TileRunner {
+    func probeModel(scale: Int, tileH: Int, tileW: Int) -> TileRunner {
         return { lr in
             let mean = Float(lr.reduce(0.0) { $0 + Double($1) } / Double(lr.count))
-            let n = tile * scale
-            return (0..<(3 * n * n)).map { i in
-                let c = i / (n * n), oy = (i / n) % n, ox = i % n
-                return lr[(c * tile + oy / scale) * tile + ox / scale] + 0.25 * mean
+            let n = tileH * scale, m = tileW * scale
+            return (0..<(3 * n * m)).map { i in
+                let c = i / (n * m), oy = (i / m) % n, ox = i % m
+                return lr[(c * tileH + oy / scale) * tileW + ox / scale] + 0.25 * mean
             }
         }
     }
 
     func testGoldenCases() throws {
         let golden = try loadGolden()
-        XCTAssertEqual(golden.cases.count, 5)
+        XCTAssertEqual(golden.cases.count, 7)
         for c in golden.cases {
-            let grid = try Tiling.makeGrid(height: c.height, width: c.width, tile: c.tile, overlap: c.overlap)
+            let grid = try Tiling.makeGrid(height: c.height, width: c.width, tileH: c.tile[0], tileW: c.tile[1],
+                                           overlap: c.overlap)
             XCTAssertEqual(grid.ys, c.ys, c.name)
             XCTAssertEqual(grid.xs, c.xs, c.name)
             XCTAssertEqual([grid.paddedHeight, grid.paddedWidth], c.padded, c.name)
@@ -46,8 +47,9 @@ final class GoldenTests: XCTestCase {
             } } }
             var out = [UInt8](repeating: 0, count: c.height * c.scale * c.width * c.scale * 3)
             let rowBytes = c.width * c.scale * 3
-            try Tiling.upscaleTiled(image: image, height: c.height, width: c.width, scale: c.scale, tile: c.tile,
-                                    overlap: c.overlap, run: probeModel(scale: c.scale, tile: c.tile)) { top, rows in
+            try Tiling.upscaleTiled(image: image, height: c.height, width: c.width, scale: c.scale, tileH: c.tile[0],
+                                    tileW: c.tile[1], overlap: c.overlap,
+                                    run: probeModel(scale: c.scale, tileH: c.tile[0], tileW: c.tile[1])) { top, rows in
                 out.replaceSubrange((top * rowBytes)..<(top * rowBytes + rows.count), with: rows)
             }
             XCTAssertEqual(out.count, c.output.count, c.name)
@@ -57,6 +59,6 @@ final class GoldenTests: XCTestCase {
     }
 
     func testOverlapNotBelowTileIsRefused() {
-        XCTAssertThrowsError(try Tiling.makeGrid(height: 10, width: 10, tile: 16, overlap: 16))
+        XCTAssertThrowsError(try Tiling.makeGrid(height: 10, width: 10, tileH: 16, tileW: 16, overlap: 16))
     }
 }

@@ -112,7 +112,7 @@ class MainActivity : AppCompatActivity() {
 
     private fun describeModel() {
         val m = models.getOrNull(modelPicker.selectedItemPosition) ?: return
-        status.text = "${m.card.label}: tile ${m.card.tile}, overlap ${m.card.overlap}" +
+        status.text = "${m.card.label}: tile ${m.card.tileText}, overlap ${m.card.overlap}" +
             (if (modelProblems.isNotEmpty()) "\nskipped: " + modelProblems.joinToString("; ") else "")
     }
 
@@ -184,7 +184,7 @@ class MainActivity : AppCompatActivity() {
                     val timed: (FloatArray) -> FloatArray = { t ->
                         val t0 = System.nanoTime(); val r = ranged(t); tileTimes += (System.nanoTime() - t0) / 1e6; r
                     }
-                    Tiling.upscaleTiled(timed, rgb, h, w, card.scale, card.tile, card.overlap,
+                    Tiling.upscaleTiled(timed, rgb, h, w, card.scale, card.tileH, card.tileW, card.overlap,
                         progress = { done, total -> main.post { progress.max = total; progress.progress = done } }) { top, rows ->
                         // Finished rows go straight into the result bitmap; no second full-size buffer is kept.
                         val ow = w * card.scale
@@ -208,7 +208,7 @@ class MainActivity : AppCompatActivity() {
                         compare.show(before, after)
                         saveButton.isEnabled = true
                         status.text = "${runner.name}, ${card.precision.uppercase()}: ${tileTimes.size} tiles of " +
-                            "${card.tile} px, %.1f ms per tile (median), %.0f ms in all → ${out.width} x ${out.height}".format(median, total)
+                            "${card.tileText} px, %.1f ms per tile (median), %.0f ms in all → ${out.width} x ${out.height}".format(median, total)
                     }
                 }
             } catch (e: Throwable) {

@@ -13,7 +13,8 @@ data class ModelCard(
     val format: String,          // "pte" or "tflite"
     val precision: String,       // "int8", "fp32"
     val scale: Int,
-    val tile: Int,
+    val tileH: Int,              // LR tile height and width ("tile": [h, w]; older cards hold one side)
+    val tileW: Int,
     val overlap: Int,
     val sha256: String,
     val outputInt8: Boolean,     // LiteRT INT8 models return int8 with a scale and zero point
@@ -34,7 +35,8 @@ data class ModelCard(
         }
     }
 
-    val label: String get() = "${format.uppercase()} ${precision.uppercase()} x$scale (tile $tile)"
+    val tileText: String get() = "${tileH}x$tileW"
+    val label: String get() = "${format.uppercase()} ${precision.uppercase()} x$scale (tile $tileText)"
 
     companion object {
         fun parse(text: String): ModelCard {
@@ -49,9 +51,14 @@ data class ModelCard(
             val summary = psnr?.keys()?.asSequence()?.joinToString(", ") { set ->
                 "$set %.2f dB".format(psnr.getJSONObject(set).getDouble("psnr"))
             } ?: "not measured"
+            val tile = j.optJSONArray("tile")
+            val (tileH, tileW) = if (tile != null) {
+                require(tile.length() == 2) { "the card's tile $tile is not [height, width]" }
+                tile.getInt(0) to tile.getInt(1)
+            } else j.getInt("tile") to j.getInt("tile")
             return ModelCard(
                 file = j.getString("file"), format = j.getString("format"), precision = j.getString("precision"),
-                scale = j.getInt("scale"), tile = j.getInt("tile"), overlap = j.getInt("overlap"),
+                scale = j.getInt("scale"), tileH = tileH, tileW = tileW, overlap = j.getInt("overlap"),
                 sha256 = j.getString("sha256"), outputInt8 = out.getString("dtype") == "int8",
                 outputScale = q?.getDouble("scale")?.toFloat() ?: 1f, outputZeroPoint = q?.getInt("zero_point") ?: 0,
                 inputRange = range(input), outputRange = range(out),

@@ -27,7 +27,7 @@ fun openRunner(model: InstalledModel, threads: Int): SrRunner = when (model.card
 class ExecuTorchRunner(model: InstalledModel, threads: Int) : SrRunner {
     override val name = "ExecuTorch (XNNPACK)"
     private val card = model.card
-    private val shape = longArrayOf(1, 3, card.tile.toLong(), card.tile.toLong())
+    private val shape = longArrayOf(1, 3, card.tileH.toLong(), card.tileW.toLong())
     private val module: Module = try {
         Module.load(model.file.absolutePath)
     } catch (e: Exception) {
@@ -47,15 +47,15 @@ class LiteRtRunner(model: InstalledModel, threads: Int) : SrRunner {
     override val name = "LiteRT (XNNPACK)"
     private val card = model.card
     private val interpreter = Interpreter(model.file, Interpreter.Options().setNumThreads(threads))
-    private val n = card.tile * card.scale
-    private val input = ByteBuffer.allocateDirect(4 * 3 * card.tile * card.tile).order(ByteOrder.nativeOrder())
+    private val outValues = 3 * card.tileH * card.scale * card.tileW * card.scale
+    private val input = ByteBuffer.allocateDirect(4 * 3 * card.tileH * card.tileW).order(ByteOrder.nativeOrder())
     private val outType = interpreter.getOutputTensor(0).dataType()
-    private val output = ByteBuffer.allocateDirect(3 * n * n * outType.byteSize()).order(ByteOrder.nativeOrder())
+    private val output = ByteBuffer.allocateDirect(outValues * outType.byteSize()).order(ByteOrder.nativeOrder())
 
     init {
         val shape = interpreter.getInputTensor(0).shape()
-        if (!shape.contentEquals(intArrayOf(1, 3, card.tile, card.tile))) {
-            throw ModelError("${model.file.name} takes ${shape.joinToString("x")}, its card says 1x3x${card.tile}x${card.tile}")
+        if (!shape.contentEquals(intArrayOf(1, 3, card.tileH, card.tileW))) {
+            throw ModelError("${model.file.name} takes ${shape.joinToString("x")}, its card says 1x3x${card.tileText}")
         }
         if ((outType == DataType.INT8) != card.outputInt8) throw ModelError("${model.file.name}: output type differs from its card")
     }
@@ -65,7 +65,7 @@ class LiteRtRunner(model: InstalledModel, threads: Int) : SrRunner {
         output.rewind()
         interpreter.run(input, output)
         output.rewind()
-        val result = FloatArray(3 * n * n)
+        val result = FloatArray(outValues)
         if (outType == DataType.INT8) {
             for (i in result.indices) result[i] = (output.get().toInt() - card.outputZeroPoint) * card.outputScale
         } else {

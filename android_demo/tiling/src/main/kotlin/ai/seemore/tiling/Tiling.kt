@@ -3,19 +3,21 @@ package ai.seemore.tiling
 /**
  * The tiling specification of seemore_edge/tiling.py, ported line for line so the app stitches exactly as the
  * Python reference does (tests/golden/tiling.json holds both to it):
- * 1. an axis shorter than the tile is mirrored (half-sample symmetric) up to the tile;
- * 2. tiles start every (tile - overlap) pixels, the last one moved back to end at the edge;
+ * 1. an axis shorter than the tile's extent along it is mirrored (half-sample symmetric) up to that extent;
+ * 2. along each axis tiles start every (extent - overlap) pixels, the last one moved back to end at the edge;
  * 3. overlapping outputs are blended with linear ramps of overlap * scale pixels;
  * 4. the result is cropped and rounded to 8 bits as floor(255 v + 0.5) after clamping to [0, 1].
- * Plain Kotlin/JVM: no Android dependency, so it is unit-tested off the phone.
+ * Tiles are tileH x tileW LR pixels (a card's "tile": [height, width]); a 180 x 320 tile takes a 720p frame at x4 in
+ * one call. Plain Kotlin/JVM: no Android dependency, so it is unit-tested off the phone.
  */
-class Grid(val height: Int, val width: Int, val tile: Int, val overlap: Int, val ys: IntArray, val xs: IntArray) {
-    val paddedHeight: Int get() = maxOf(height, tile)
-    val paddedWidth: Int get() = maxOf(width, tile)
+class Grid(val height: Int, val width: Int, val tileH: Int, val tileW: Int, val overlap: Int, val ys: IntArray,
+           val xs: IntArray) {
+    val paddedHeight: Int get() = maxOf(height, tileH)
+    val paddedWidth: Int get() = maxOf(width, tileW)
     val size: Int get() = ys.size * xs.size
 }
 
-/** One LR tile in, its SR tile out: float32 NCHW (1 x 3 x T x T, values in [0, 1]) -> 1 x 3 x sT x sT. */
+/** One LR tile in, its SR tile out: float32 NCHW (1 x 3 x Th x Tw, values in [0, 1]) -> 1 x 3 x sTh x sTw. */
 typealias TileRunner = (FloatArray) -> FloatArray
 
 object Tiling {
@@ -26,11 +28,12 @@ object Tiling {
         return IntArray(n) { minOf(it * stride, len - tile) }
     }
 
-    fun makeGrid(height: Int, width: Int, tile: Int, overlap: Int): Grid {
-        require(tile >= 1 && overlap >= 0 && overlap < tile) {
-            "need tile >= 1 and 0 <= overlap < tile, got tile $tile, overlap $overlap"
+    fun makeGrid(height: Int, width: Int, tileH: Int, tileW: Int, overlap: Int): Grid {
+        require(minOf(tileH, tileW) >= 1 && overlap >= 0 && overlap < minOf(tileH, tileW)) {
+            "need tile sides >= 1 and 0 <= overlap < each, got tile ${tileH}x$tileW, overlap $overlap"
         }
-        return Grid(height, width, tile, overlap, axisStarts(height, tile, overlap), axisStarts(width, tile, overlap))
+        return Grid(height, width, tileH, tileW, overlap, axisStarts(height, tileH, overlap),
+                    axisStarts(width, tileW, overlap))
     }
 
     /** Half-sample symmetric reflection of any integer index into [0, length). */
@@ -53,15 +56,16 @@ object Tiling {
     /**
      * Upscales an H x W x 3 RGB image (row-major bytes, 0..255) tile by tile. Finished output rows are handed to
      * [sink] (first row index, rows x (W * scale) x 3 bytes) as soon as no later tile can touch them, so a large photo
-     * needs only one strip of tile * scale output rows in memory.
+     * needs only one strip of tileH * scale output rows in memory.
      */
-    fun upscaleTiled(run: TileRunner, image: ByteArray, height: Int, width: Int, scale: Int, tile: Int,
+    fun upscaleTiled(run: TileRunner, image: ByteArray, height: Int, width: Int, scale: Int, tileH: Int, tileW: Int,
                      overlap: Int, progress: ((Int, Int) -> Unit)? = null,
                      sink: (Int, ByteArray) -> Unit) {
         require(image.size == height * width * 3) { "image has ${image.size} bytes, expected ${height * width * 3}" }
-        val grid = makeGrid(height, width, tile, overlap)
+        val grid = makeGrid(height, width, tileH, tileW, overlap)
         val pw = grid.paddedWidth
-        val n = tile * scale
+        val n = tileH * scale
+        val m = tileW * scale
         val r = overlap * scale
         val outW = width * scale
         val outH = height * scale
@@ -69,7 +73,7 @@ object Tiling {
         var acc = DoubleArray(n * rowLen)
         var wsum = DoubleArray(n * pw * scale)
         var stripTop = 0
-        val lr = FloatArray(3 * tile * tile)
+        val lr = FloatArray(3 * tileH * tileW)
         var done = 0
         for ((iy, y) in grid.ys.withIndex()) {
             val shift = y * scale - stripTop
@@ -81,19 +85,19 @@ object Tiling {
             }
             val wy = axisRamp(n, r, iy > 0, iy < grid.ys.size - 1)
             for ((ix, x) in grid.xs.withIndex()) {
-                for (c in 0 until 3) for (ty in 0 until tile) for (tx in 0 until tile) {
+                for (c in 0 until 3) for (ty in 0 until tileH) for (tx in 0 until tileW) {
                     val sy = mirrorIndex(y + ty, height)
                     val sx = mirrorIndex(x + tx, width)
                     val v = image[(sy * width + sx) * 3 + c].toInt() and 0xFF
-                    lr[(c * tile + ty) * tile + tx] = v.toFloat() / 255.0f
+                    lr[(c * tileH + ty) * tileW + tx] = v.toFloat() / 255.0f
                 }
                 val sr = run(lr)
-                require(sr.size == 3 * n * n) { "the model returned ${sr.size} values for a tile, expected ${3 * n * n}" }
-                val wx = axisRamp(n, r, ix > 0, ix < grid.xs.size - 1)
-                for (oy in 0 until n) for (ox in 0 until n) {
+                require(sr.size == 3 * n * m) { "the model returned ${sr.size} values for a tile, expected ${3 * n * m}" }
+                val wx = axisRamp(m, r, ix > 0, ix < grid.xs.size - 1)
+                for (oy in 0 until n) for (ox in 0 until m) {
                     val w = wy[oy] * wx[ox]
                     val col = x * scale + ox
-                    for (c in 0 until 3) acc[oy * rowLen + col * 3 + c] += sr[(c * n + oy) * n + ox].toDouble() * w
+                    for (c in 0 until 3) acc[oy * rowLen + col * 3 + c] += sr[(c * n + oy) * m + ox].toDouble() * w
                     wsum[oy * pw * scale + col] += w
                 }
                 done += 1
@@ -118,10 +122,10 @@ object Tiling {
     }
 
     /** The whole result in one array, for images small enough to hold. */
-    fun upscaleTiled(run: TileRunner, image: ByteArray, height: Int, width: Int, scale: Int, tile: Int,
+    fun upscaleTiled(run: TileRunner, image: ByteArray, height: Int, width: Int, scale: Int, tileH: Int, tileW: Int,
                      overlap: Int): ByteArray {
         val out = ByteArray(height * scale * width * scale * 3)
-        upscaleTiled(run, image, height, width, scale, tile, overlap, null) { top, rows ->
+        upscaleTiled(run, image, height, width, scale, tileH, tileW, overlap, null) { top, rows ->
             System.arraycopy(rows, 0, out, top * width * scale * 3, rows.size)
         }
         return out

@@ -17,10 +17,10 @@ fun main(args: Array<String>) {
     var failures = 0
     for (case in cases) {
         val name = case["name"] as String
-        val h = case.int("height"); val w = case.int("width"); val tile = case.int("tile")
+        val h = case.int("height"); val w = case.int("width"); val (tileH, tileW) = case.ints("tile")
         val overlap = case.int("overlap"); val scale = case.int("scale")
         val problems = mutableListOf<String>()
-        val grid = Tiling.makeGrid(h, w, tile, overlap)
+        val grid = Tiling.makeGrid(h, w, tileH, tileW, overlap)
         if (grid.ys.toList() != case.ints("ys")) problems += "ys ${grid.ys.toList()} != ${case.ints("ys")}"
         if (grid.xs.toList() != case.ints("xs")) problems += "xs ${grid.xs.toList()} != ${case.ints("xs")}"
         if (listOf(grid.paddedHeight, grid.paddedWidth) != case.ints("padded")) problems += "padded size differs"
@@ -28,7 +28,7 @@ fun main(args: Array<String>) {
         for (y in 0 until h) for (x in 0 until w) for (c in 0 until 3) {
             image[(y * w + x) * 3 + c] = ((37 * x + 91 * y + 53 * c + x * y) % 256).toByte()
         }
-        val out = Tiling.upscaleTiled(probeModel(scale, tile), image, h, w, scale, tile, overlap)
+        val out = Tiling.upscaleTiled(probeModel(scale, tileH, tileW), image, h, w, scale, tileH, tileW, overlap)
         val want = case.ints("output")
         if (out.size != want.size) {
             problems += "output has ${out.size} values, expected ${want.size}"
@@ -40,21 +40,22 @@ fun main(args: Array<String>) {
         if (problems.isEmpty()) println("ok   $name") else { failures += 1; println("FAIL $name: ${problems.joinToString("; ")}") }
     }
     // The bad inputs the app relies on being refused.
-    try { Tiling.makeGrid(10, 10, 16, 16); println("FAIL overlap >= tile accepted"); failures += 1 }
+    try { Tiling.makeGrid(10, 10, 16, 16, 16); println("FAIL overlap >= tile accepted"); failures += 1 }
     catch (e: IllegalArgumentException) { println("ok   overlap >= tile refused") }
     println(if (failures == 0) "all ${cases.size} golden cases pass" else "$failures failure(s)")
     exitProcess(if (failures == 0) 0 else 1)
 }
 
 /** The stand-in model of the golden file: nearest-neighbour upscaling plus 0.25 x the tile's mean. */
-fun probeModel(scale: Int, tile: Int): TileRunner = { lr ->
+fun probeModel(scale: Int, tileH: Int, tileW: Int): TileRunner = { lr ->
     var sum = 0.0
     for (v in lr) sum += v
     val mean = (sum / lr.size).toFloat()
-    val n = tile * scale
-    FloatArray(3 * n * n) { i ->
-        val c = i / (n * n); val oy = (i / n) % n; val ox = i % n
-        lr[(c * tile + oy / scale) * tile + ox / scale] + 0.25f * mean
+    val n = tileH * scale
+    val m = tileW * scale
+    FloatArray(3 * n * m) { i ->
+        val c = i / (n * m); val oy = (i / m) % n; val ox = i % m
+        lr[(c * tileH + oy / scale) * tileW + ox / scale] + 0.25f * mean
     }
 }
 
