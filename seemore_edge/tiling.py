@@ -8,7 +8,7 @@ the tile's extent along it:
 2. Grid, per axis of (padded) length L: starts at 0, ``T - overlap``, ``2 (T - overlap)``, ...; the last tile is
    moved back to end exactly at L (it may overlap its neighbour by more than ``overlap``).
 3. Blending: each output pixel is the weighted mean of the tiles covering it. A tile's weight is the product of two
-   axis ramps; along an axis, at position p of the tile's output extent n = tile * scale, with ramp length
+   axis ramps; along an axis, at position p of the tile's output extent n = T * scale, with ramp length
    r = overlap * scale, the weight is min(1, (p + 0.5) / r) if the tile has a neighbour before it, times
    min(1, (n - p - 0.5) / r) if it has one after it (1 when r = 0 or there is no neighbour).
 4. The blended image is cropped to (H * scale, W * scale) and converted to 8 bits as floor(255 * clamp(v, 0, 1) + 0.5).
