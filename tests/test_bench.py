@@ -55,5 +55,8 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     assert 0.3 * tile_ms < prof["total_ms"] < 3 * tile_ms, (prof["total_ms"], tile_ms)
     report = (out / "report.md").read_text()
     assert "Where the time of one 128x128 tile goes" in report and f"CPU: {payload['cpu']['cpu']};" in report
+    # The gap, in figures of this run: INT8 vs FP32 limits, pixels the tiling computes, convs' own share of the limit.
+    assert "tiny-qat-int8.pte: a 720p frame is 6 call(s) of 128x128, 1.71x the frame's pixels" in report
+    assert "the INT8 limit is" in report and "convolutions (nearly all the MACs) take" in report
     code, stdout, _ = run_tool(bench, ["--artifacts", str(artifacts), "--android"], capsys)
     assert code == 0 and "benchmark_model --graph=/data/local/tmp/tiny-qat-int8.tflite" in stdout
