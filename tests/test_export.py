@@ -198,11 +198,13 @@ def test_fp32_artifacts_score_as_pytorch_fp32(exported, tiny_qat, tmp_path, caps
 
 
 def test_rectangular_tile(tiny_qat, tmp_path, monkeypatch):
-    """A frame-shaped artifact (``--tile HxW``): named by its tile beside the square ones, the card says [h, w], and
-    both runtimes take exactly that shape and compute what PyTorch does on it."""
+    """A frame-shaped artifact (``--tile HxW``): named by its tile beside the square ones, the card says [h, w], the
+    Core ML package takes that shape, and both runtimes here take exactly it and compute what PyTorch does on it."""
     monkeypatch.delenv("SEEMORE_DATA", raising=False)
-    assert export_tool.main(["--checkpoint", str(tiny_qat), "--formats", "pte,tflite", "--precision", "int8",
+    assert export_tool.main(["--checkpoint", str(tiny_qat), "--formats", "pte,tflite,mlpackage", "--precision", "int8",
                              "--tile", "32x48", "--overlap", "4", "--out", str(tmp_path), "--sets", "samples"]) == 0
+    mlpackage = read_card(tmp_path / "tiny-qat-int8-32x48.mlpackage")  # structural check only off macOS
+    assert mlpackage["tile"] == (32, 48) and mlpackage["audit"]["inputs"][0]["shape"] == [1, 3, 32, 48]
     x = np.random.default_rng(3).random((1, 3, 32, 48), dtype=np.float32)
     with torch.no_grad():
         want = load_qat(tiny_qat).int8()(torch.from_numpy(x)).numpy()
