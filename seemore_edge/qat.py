@@ -75,13 +75,13 @@ def main(argv=None) -> int:
         raise UserError("no reference: pass --reference PATH (no T-x4 weights are shipped yet)")
     if args.scale is not None:
         check_scale(args.scale)
-    as_tile(args.tile)  # a malformed --tile fails here, before any work
+    tile = as_tile(args.tile)  # a malformed --tile fails here, before the run folder is written
     reference = load_model(ref_path, scale=args.scale, preset=args.preset)
     if reference.routing != "dynamic":
         raise UserError(f"{ref_path}: the reference must be a dynamic-routing (full) model")
     scale = reference.scale
     out = _prepare_out(args.out, {k: str(v) for k, v in vars(args).items() if k not in ("out", "threads")})
-    args.tile = as_tile(args.tile)
+    args.tile = tile
     root = data_root(args.data_root)
     sets = [s for s in args.sets.split(",") if s] if args.sets else (list(DEFAULT_SETS) if root else [SAMPLES])
     images = load_train_images(args.train_dir, args.patch * scale)

@@ -51,3 +51,7 @@ def test_main_job_bad_input(tiny_checkpoint, tmp_path, capsys):
         argv = ["--reference", str(tiny_checkpoint), "--out", str(tmp_path / "o")] + ARGS + extra
         code, _, err = run_tool(qat, argv, capsys)
         assert code == 2 and err.count("\n") == 1 and words in err, (extra, err)
+    # A malformed tile is refused before the run folder is written.
+    code, _, err = run_tool(qat, ["--reference", str(tiny_checkpoint), "--out", str(tmp_path / "t")] + ARGS +
+                            ["--tile", "32x"], capsys)
+    assert code == 2 and "HEIGHTxWIDTH" in err and not (tmp_path / "t").exists()
