@@ -24,12 +24,13 @@ class DenseConvs(nn.Module):
         return self.b(self.a(self.widen(x)))
 
 
-class LimitSource:
-    """An export source (see export/__init__.py) for the dense convolutions; INT8 by post-training quantization."""
+class PtqSource:
+    """An export source (see export/__init__.py) for a module with no trained quantization: INT8 by post-training
+    quantization on one random input, with the quantizer the model's QAT used. For throughput only: these artifacts
+    are timed, never scored."""
 
-    def __init__(self):
-        torch.manual_seed(0)
-        self.model = DenseConvs().eval()
+    def __init__(self, model: nn.Module, tile: tuple[int, int]):
+        self.model, self.tile = model.eval(), tile
 
     def fp32(self):
         return self.model
@@ -39,7 +40,7 @@ class LimitSource:
         from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
                                                                              get_symmetric_quantization_config)
 
-        x = torch.rand(1, 3, SIDE, SIDE)
+        x = torch.rand(1, 3, *self.tile)
         graph = torch.export.export(self.model, (x,)).module()
         prepared = prepare_pt2e(graph, XNNPACKQuantizer().set_global(
             get_symmetric_quantization_config(is_per_channel=True)))
@@ -51,7 +52,8 @@ def export_limits(folder: Path, formats: list[str]) -> dict[tuple[str, str], Pat
     """The dense-conv artifacts, (format, precision) -> path, in ``folder`` (reused when already there)."""
     from export import backend
 
-    source, made = LimitSource(), {}
+    torch.manual_seed(0)
+    source, made = PtqSource(DenseConvs(), (SIDE, SIDE)), {}
     for fmt in formats:
         for precision in ("fp32", "int8"):
             path = folder / f"limit-{precision}{backend(fmt).SUFFIX}"

@@ -58,5 +58,37 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     # The gap, in figures of this run: INT8 vs FP32 limits, pixels the tiling computes, convs' own share of the limit.
     assert "tiny-qat-int8.pte: a 720p frame is 6 call(s) of 128x128, 1.71x the frame's pixels" in report
     assert "the INT8 limit is" in report and "convolutions (nearly all the MACs) take" in report
+    # The targets and the floor under them: the model's convolutions alone, in each INT8 runtime, one frame call.
+    assert set(payload["floors"]) == {"pte int8 1t", "tflite int8 1t"}
+    for floor in payload["floors"].values():
+        assert floor["ms"] > 0 and floor["tile"] == [180, 320] and floor["convs"] > 20
+    assert "- Target, INT8 .pte, 1 threads: 4x eager FP32 full on the frame" in report
+    assert "- Floor, INT8 .tflite, 1 threads: the model's" in report
     code, stdout, _ = run_tool(bench, ["--artifacts", str(artifacts), "--android"], capsys)
     assert code == 0 and "benchmark_model --graph=/data/local/tmp/tiny-qat-int8.tflite" in stdout
+
+
+def test_conv_floor_keeps_every_conv(tmp_path):
+    """The skeleton is the model's convolutions, every one of them, and nothing else once exported."""
+    from export.conv_floor import ConvSkeleton
+    from quant.deploy_form import to_deploy_form
+    from seemore_edge import build_model
+
+    model = to_deploy_form(build_model("tiny", 4, "fixed", (2,)))
+    calls = []
+    hooks = [m.register_forward_hook(lambda mod, i, o: calls.append(mod.weight[0].numel() * o.numel()))
+             for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        model(torch.rand(1, 3, 24, 40))
+    for h in hooks:
+        h.remove()
+    skeleton = ConvSkeleton(model, (24, 40))
+    assert len(skeleton.convs) == len(calls) and skeleton.macs == sum(calls)
+    from export import backend
+    from export.throughput import PtqSource
+
+    audit = backend("pte").export(PtqSource(skeleton, (24, 40)), "int8", (24, 40), tmp_path / "floor.pte")
+    ops = {op: n["delegated"] for op, n in audit["ops"].items() if op != "getitem"}
+    assert audit["partitions"] == 1 and not audit["not_delegated"]
+    assert ops["aten_convolution_default"] == len(calls), ops
+    assert all("convolution" in op or "quantize" in op for op in ops), ops
