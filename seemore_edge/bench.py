@@ -214,6 +214,11 @@ def main(argv=None) -> int:
     if args.child:
         _child(args.child[0], args.child[1], int(args.child[2]))
         return 0
+    if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
+        # One bench run here with it: eager T-x4's 720p frame 1110.9 ms median (715-790 in runs without), while the
+        # artifacts' times hardly moved.
+        raise UserError("OMP_WAIT_POLICY=PASSIVE puts eager PyTorch's threads to sleep between ops and slows the "
+                        "eager baseline every ratio is taken against: unset it to bench")
     try:
         thread_counts = [int(t) for t in args.threads.split(",") if t]
     except ValueError:
