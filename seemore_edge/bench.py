@@ -304,6 +304,7 @@ def run_bench(args, artifacts: Path, thread_counts: list[int], tmp: Path) -> tup
                 median = float(np.median(ms))
                 rec = {"contender": c.name, "format": c.format, "precision": c.precision, "threads": threads,
                        "input": name, "median_ms": round(median, 2), "p90_ms": round(float(np.percentile(ms, 90)), 2),
+                       "min_ms": round(float(np.min(ms)), 2),
                        "tile": list(c.tile) if c.tile else None, "overlap": c.overlap if c.tile else None,
                        "runs": len(ms), "peak_rss_mb": round(rss, 1), "size_kb": round(c.size_kb, 1),
                        "gmacs": round(gmacs[name], 3), "gmac_per_s": round(gmacs[name] / (median / 1e3), 1),
@@ -432,15 +433,19 @@ def target_lines(payload: dict) -> list[str]:
     frames = [r for r in payload["records"] if r["input"] == "frame720p"]
     for fmt, factor in TARGETS.items():
         for threads in sorted({r["threads"] for r in frames}):
-            base = next((r["median_ms"] for r in frames if r["threads"] == threads and r["format"] == "eager"
-                         and "full" in r["contender"]), None)
+            eager = next((r for r in frames if r["threads"] == threads and r["format"] == "eager"
+                          and "full" in r["contender"]), None)
             mine = [r for r in frames if r["threads"] == threads and r["format"] == fmt and r["precision"] == "int8"]
-            if base is None or not mine:
+            if eager is None or not mine:
                 continue
-            best, goal = min(mine, key=lambda r: r["median_ms"]), base / factor
+            base, best = eager["median_ms"], min(mine, key=lambda r: r["median_ms"])
+            goal = base / factor
+            fastest = (f"; fastest runs, less exposed to this machine's noise: {best['min_ms']:.1f} vs "
+                       f"{eager['min_ms']:.1f} ms = {eager['min_ms'] / best['min_ms']:.2f}x" if "min_ms" in best else "")
             lines.append(f"- Target, INT8 .{fmt}, {threads} threads: {factor:g}x eager FP32 full on the frame, i.e. at "
-                         f"most {goal:.1f} ms; best here {best['contender']} {best['median_ms']:.1f} ms = "
-                         f"{base / best['median_ms']:.2f}x: {'met' if best['median_ms'] <= goal else 'not met'}")
+                         f"most {goal:.1f} ms (eager median {base:.1f} ms, p90 {eager['p90_ms']:.1f}); best here "
+                         f"{best['contender']} {best['median_ms']:.1f} ms = {base / best['median_ms']:.2f}x: "
+                         f"{'met' if best['median_ms'] <= goal else 'not met'}{fastest}")
             floor = payload.get("floors", {}).get(f"{fmt} int8 {threads}t")
             if floor:
                 verdict = (f"above the target's {goal:.1f} ms, so with these convolution shapes no change to the rest "
