@@ -18,6 +18,14 @@ import torch
 from torch import nn
 
 
+def conv_kind(conv: nn.Conv2d) -> str:
+    """The XNNPACK kernel family a convolution lands in: 1x1 ones run as GEMMs ("Fully Connected"), depthwise ones as
+    DWConv, the other dense ones as IGEMM."""
+    if conv.groups > 1 and conv.groups == conv.in_channels:
+        return "depthwise"
+    return "1x1" if conv.kernel_size == (1, 1) and conv.groups == 1 else "dense kxk"
+
+
 class ConvSkeleton(nn.Module):
     def __init__(self, model: nn.Module, tile: tuple[int, int]):
         super().__init__()
@@ -46,8 +54,11 @@ class ConvSkeleton(nn.Module):
                 shapes.append(out)
         read = set(self.reads)
         self.outputs = [i for i in range(1, len(shapes)) if i not in read]
-        self.macs = sum(conv.weight[0].numel() * out[0] * out[1] * out[2]
-                        for conv, out in zip(self.convs, shapes[1:]))
+        self.macs_by_kind: dict[str, int] = {}
+        for conv, out in zip(self.convs, shapes[1:]):
+            kind = conv_kind(conv)
+            self.macs_by_kind[kind] = self.macs_by_kind.get(kind, 0) + conv.weight[0].numel() * out[0] * out[1] * out[2]
+        self.macs = sum(self.macs_by_kind.values())
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         made = [x]

@@ -292,7 +292,9 @@ def run_bench(args, artifacts: Path, thread_counts: list[int], tmp: Path) -> tup
         for fmt, (path, skeleton) in floor_paths.items():  # the INT8 artifacts' floor: their convolutions alone
             ms = _median_ms(_artifact_runner(path, FRAME_LR, threads), FRAME_LR, args.runs)
             floors[f"{fmt} int8 {threads}t"] = {"ms": round(ms, 1), "tile": list(FRAME_LR), "convs": len(skeleton.convs),
-                                                "gmacs": round(skeleton.macs / 1e9, 3)}
+                                                "gmacs": round(skeleton.macs / 1e9, 3),
+                                                "gmacs_by_kind": {k: round(v / 1e9, 3)
+                                                                  for k, v in skeleton.macs_by_kind.items()}}
         for c in cs:
             kind = "eager" if c.format == "eager" else "artifact"
             target = (args.reference if "full" in c.name else args.qat) if kind == "eager" else str(c.path)
@@ -423,7 +425,33 @@ def gap_lines(payload: dict) -> list[str]:
                          f"take {conv}% of the time, so they run at about {r['pct_of_limit'] / conv * 100:.0f}% of the "
                          f"limit; the other {100 - conv:.0f}% (GELU tables, the float residual stream's and LayerNorms' "
                          "elementwise ops, resize, INT8/float converts) does few MACs")
+            lines += _by_kind(prof, payload.get("floors", {}).get(f"pte int8 {prof['threads']}t"),
+                              limits.get(f"pte int8 {prof['threads']}t"))
     return lines + [""]
+
+
+def _kernel_kind(kernel: str) -> str | None:
+    if "DWConv" in kernel:
+        return "depthwise"
+    if "IGEMM" in kernel:
+        return "dense kxk"
+    return "1x1" if kernel.startswith("Fully Connected") or kernel.endswith(" GEMM") else None
+
+
+def _by_kind(prof: dict, floor: dict | None, limit: float | None) -> list[str]:
+    """How fast each convolution family runs inside the model: ETDump's ms per kernel family over the skeleton's MACs
+    of that family (the same tile only)."""
+    if not floor or not limit or prof["tile"] != floor["tile"] or "gmacs_by_kind" not in floor:
+        return []
+    ms: dict[str, float] = {}
+    for k in prof["kernels"]:
+        kind = _kernel_kind(k["kernel"])
+        if kind:
+            ms[kind] = ms.get(kind, 0.0) + k["ms"]
+    parts = [f"{kind} {gmacs} GMAC in {ms[kind]:.1f} ms = {gmacs / ms[kind] * 1e3:.1f} GMAC/s "
+             f"({100 * gmacs / ms[kind] * 1e3 / limit:.0f}% of the limit)"
+             for kind, gmacs in sorted(floor["gmacs_by_kind"].items(), key=lambda kv: -kv[1]) if ms.get(kind)]
+    return [f"  - by convolution family (ETDump time, MACs counted on the model): {'; '.join(parts)}"] if parts else []
 
 
 def target_lines(payload: dict) -> list[str]:

@@ -26,6 +26,9 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     # A frame-shaped artifact beside them: it takes the frame in its own tiles and has no 128-tile record.
     assert export_tool.main(["--checkpoint", str(qat), "--formats", "pte", "--precision", "int8", "--tile", "64x96",
                              "--overlap", "8", "--out", str(artifacts), "--sets", "samples", "--threads", "1"]) == 0
+    # And one at the frame's own 180x320 tile, whose ETDump profile meets the floor's convolutions family by family.
+    assert export_tool.main(["--checkpoint", str(qat), "--formats", "pte", "--precision", "int8", "--tile", "180x320",
+                             "--out", str(artifacts), "--sets", "samples", "--threads", "1"]) == 0
     out, js = tmp_path / "bench", tmp_path / "bench.json"
     code, stdout, err = run_tool(bench, ["--artifacts", str(artifacts), "--reference", str(tiny_checkpoint), "--qat",
                                          str(qat), "--threads", "1", "--runs", "3", "--out", str(out), "--json",
@@ -34,7 +37,7 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     payload = json.loads(js.read_text())
     recs = payload["records"]
     assert {r["format"] for r in recs} == {"eager", "pte", "tflite"}
-    assert {r["input"] for r in recs} == {"tile128", "frame720p"} and len(recs) == 4 * 2 + 1
+    assert {r["input"] for r in recs} == {"tile128", "frame720p"} and len(recs) == 4 * 2 + 2
     (wide,) = [r for r in recs if r["contender"] == "tiny-qat-int8-64x96.pte"]
     assert wide["input"] == "frame720p" and wide["tile"] == [64, 96]
     for r in recs:
@@ -46,7 +49,7 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     assert (out / "report.md").exists() and (out / "psnr_latency.png").stat().st_size > 0
     # The ETDump profile of the INT8 .pte: XNNPACK's own kernels, INT8 convs among them, adding up to about one tile.
     profiles = {p["file"]: p for p in payload["profiles"]}
-    assert set(profiles) == {"tiny-qat-int8.pte", "tiny-qat-int8-64x96.pte"}
+    assert set(profiles) == {"tiny-qat-int8.pte", "tiny-qat-int8-64x96.pte", "tiny-qat-int8-180x320.pte"}
     prof = profiles["tiny-qat-int8.pte"]
     assert prof["tile"] == [128, 128] and profiles["tiny-qat-int8-64x96.pte"]["tile"] == [64, 96]
     kernels = {k["kernel"]: k for k in prof["kernels"]}
@@ -64,6 +67,8 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
         assert floor["ms"] > 0 and floor["tile"] == [180, 320] and floor["convs"] > 20
     assert "- Target, INT8 .pte, 1 threads: 4x eager FP32 full on the frame" in report
     assert "- Floor, INT8 .tflite, 1 threads: the model's" in report
+    (kinds,) = [line for line in report.splitlines() if "by convolution family" in line]
+    assert all(f"{kind} " in kinds for kind in ("1x1", "dense kxk", "depthwise")) and "GMAC/s" in kinds
     code, stdout, _ = run_tool(bench, ["--artifacts", str(artifacts), "--android"], capsys)
     assert code == 0 and "benchmark_model --graph=/data/local/tmp/tiny-qat-int8.tflite" in stdout
     # A sleeping OpenMP pool would slow the eager baseline and flatter every ratio: refused before anything runs.
