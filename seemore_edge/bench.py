@@ -7,7 +7,9 @@ and 128-tile artifacts), and a 1280x720 output frame (320x180 LR at x4) processe
 card's tile and overlap: six 128 tiles, or one call of a 180x320 artifact; eager PyTorch takes the whole frame in one
 call, its natural use). Runs are
 interleaved across contenders so machine drift hits all alike; peak memory is measured per contender in a separate
-process; the limit is this CPU's throughput through the same runtime (export/throughput.py).
+process; the limit is this CPU's throughput through the same runtime (export/throughput.py), and the floor the time of
+the model's convolutions alone in each INT8 runtime (export/conv_floor.py); the report sets the targets (INT8 .pte 4x,
+.tflite 3x eager FP32 full on the frame) against both.
 
 Phones: ``--android`` prints the adb command lines that run the same artifacts with ExecuTorch's and LiteRT's
 benchmark binaries on an attached device (paths given with --et-runner/--litert-benchmark); they are not run here.
