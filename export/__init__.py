@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from pathlib import Path
 
 from seemore_edge.errors import UserError
@@ -49,8 +50,14 @@ def export_artifact(source, fmt: str, precision: str, tile: tuple[int, int], pat
         raise UserError(f"{fmt} {precision} export failed: {first}") from e
 
 
+def resolve_threads(threads: int | None) -> int:
+    """``None`` means all cores, in every runtime: LiteRT's interpreter left to itself runs its delegate on one
+    thread while ExecuTorch's pool takes every core, which made the main job's table compare 1 thread to 2."""
+    return threads or os.cpu_count() or 1
+
+
 def load_runner(path: Path, tile: tuple[int, int], threads: int | None = None):
-    return backend(format_of(Path(path))).Runner(Path(path), tile, threads)
+    return backend(format_of(Path(path))).Runner(Path(path), tile, resolve_threads(threads))
 
 
 class FloatSource:

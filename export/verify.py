@@ -12,7 +12,7 @@ from seemore_edge.errors import UserError
 from seemore_edge.evaluation import evaluate_sets, tiled_upscaler
 from seemore_edge.tiling import tile_text
 
-from export import backend, export_artifact, load_runner
+from export import backend, export_artifact, load_runner, resolve_threads
 from export.card import read_card, write_card
 
 
@@ -61,7 +61,7 @@ def export_and_verify(source, meta: dict, fmt: str, precision: str, tile: tuple[
     except UserError as e:  # Core ML on Linux: no runtime here
         card |= {"psnr": None, "latency": None, "not_measured": str(e)}
         return write_card(path, card)
-    card["latency"] = tile_latency(run, tile) | {"threads": threads, "platform": sys.platform}
+    card["latency"] = tile_latency(run, tile) | {"threads": resolve_threads(threads), "platform": sys.platform}
     result = evaluate_sets(tiled_upscaler(run, scale, tile, overlap), root, sets, scale)
     card["psnr"] = result["sets"]
     card["psnr_protocol"] = "Y channel, MATLAB bicubic LR, scale-pixel border; whole images tiled in this runtime"

@@ -1,6 +1,7 @@
 """Export of a tiny QAT model to all three formats through the command-line tool, each artifact run (or, for Core ML on
 Linux, inspected) and checked against PyTorch; the shipped-checkpoint round trip; bad inputs."""
 import json
+import os
 import re
 
 import numpy as np
@@ -81,6 +82,8 @@ def test_runtimes_match_pytorch(exported, tiny_qat, fmt):
         assert err < (1e-4 if precision == "fp32" else 0.05), (artifact.name, err)
         card = read_card(artifact)
         assert card["psnr"]["samples"]["images"] == 5 and card["latency"]["median_ms"] > 0
+        # No --threads: all cores in every runtime (LiteRT's own default was one thread).
+        assert card["latency"]["threads"] == os.cpu_count()
 
 
 def test_pte_int8_fully_delegated(exported):
