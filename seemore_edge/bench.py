@@ -48,7 +48,8 @@ def parse(argv):
     ap.add_argument("--threads", default="2", help="comma-separated thread counts, e.g. 1,2")
     ap.add_argument("--runs", type=int, default=20, help="timed runs per contender and input (after warm-up)")
     ap.add_argument("--reference", default="T-x4", help="shipped FP32 reference (eager contender)")
-    ap.add_argument("--qat", default="T-x4-qat", help="shipped QAT model (eager edge contender; export source)")
+    ap.add_argument("--qat", default="T-x4-qat", help="shipped QAT model (eager edge contender; export source; "
+                                                         "the floor's convolutions)")
     ap.add_argument("--json", type=Path, help="records, one per (contender, input, threads)")
     ap.add_argument("--out", type=Path, default=Path("out/bench"), help="report.md and plots go here")
     ap.add_argument("--data-root", help="benchmark root for the crop grid (default: $SEEMORE_DATA)")
