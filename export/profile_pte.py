@@ -52,3 +52,13 @@ def summary(table: list[dict]) -> dict:
         group = next((g for g, prefixes in groups.items() if row["kernel"].startswith(prefixes)), "elementwise/other")
         out[group] += row["pct"]
     return {k: round(v, 1) for k, v in out.items()}
+
+
+def conv_family(kernel: str) -> str | None:
+    """The convolution family (``export.conv_floor.conv_kind``'s names) an XNNPACK kernel computes; None for the
+    rest. XNNPACK runs 1x1 convolutions as GEMMs ("Fully Connected"), other dense ones as IGEMM."""
+    if "DWConv" in kernel:
+        return "depthwise"
+    if "IGEMM" in kernel:
+        return "dense kxk"
+    return "1x1" if kernel.startswith("Fully Connected") or kernel.endswith(" GEMM") else None

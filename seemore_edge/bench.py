@@ -270,6 +270,7 @@ def run_bench(args, artifacts: Path, thread_counts: list[int], tmp: Path) -> tup
     from export.card import read_card
     from export.conv_floor import export_floors
     from export.throughput import GMACS as LIMIT_GMACS, export_limits
+    from export.verify import tile_latency
     from quant.qat_checkpoint import load_qat
 
     from .checkpoints import load_model
@@ -290,11 +291,11 @@ def run_bench(args, artifacts: Path, thread_counts: list[int], tmp: Path) -> tup
         cs = contenders(args, artifacts, threads)
         times = time_interleaved(cs, inputs, args.runs)
         for (fmt, precision), path in limit_paths.items():
-            ms = _median_ms(_artifact_runner(path, (96, 96), threads), (96, 96), args.runs)
-            limits[f"{fmt} {precision} {threads}t"] = round(LIMIT_GMACS / (ms / 1e3), 1)
+            ms = tile_latency(_artifact_runner(path, (96, 96), threads), (96, 96), max(5, args.runs // 2), 2)
+            limits[f"{fmt} {precision} {threads}t"] = round(LIMIT_GMACS / (ms["median_ms"] / 1e3), 1)
         for fmt, (path, skeleton) in floor_paths.items():  # the INT8 artifacts' floor: their convolutions alone
-            ms = _median_ms(_artifact_runner(path, FRAME_LR, threads), FRAME_LR, args.runs)
-            floors[f"{fmt} int8 {threads}t"] = {"ms": round(ms, 1), "tile": list(FRAME_LR), "convs": len(skeleton.convs),
+            ms = tile_latency(_artifact_runner(path, FRAME_LR, threads), FRAME_LR, max(5, args.runs // 2), 2)
+            floors[f"{fmt} int8 {threads}t"] = {"ms": round(ms["median_ms"], 1), "tile": list(FRAME_LR), "convs": len(skeleton.convs),
                                                 "gmacs": round(skeleton.macs / 1e9, 3),
                                                 "gmacs_by_kind": {k: round(v / 1e9, 3)
                                                                   for k, v in skeleton.macs_by_kind.items()}}
@@ -323,19 +324,6 @@ def run_bench(args, artifacts: Path, thread_counts: list[int], tmp: Path) -> tup
             if r["threads"] == threads:
                 r["speedup_vs_eager_full"] = round(base[r["input"]] / r["median_ms"], 2)
     return records, limits, floors
-
-
-def _median_ms(run, tile: tuple[int, int], runs: int) -> float:
-    """One input of ``tile`` through ``run``: median ms of max(5, runs / 2) runs after two warm-up runs."""
-    x = np.random.default_rng(2).random((1, 3, *tile), dtype=np.float32)
-    for _ in range(2):
-        run(x)
-    ms = []
-    for _ in range(max(5, runs // 2)):
-        t0 = time.perf_counter()
-        run(x)
-        ms.append((time.perf_counter() - t0) * 1e3)
-    return float(np.median(ms))
 
 
 def _profiles(artifacts: Path, threads: int) -> list[dict]:
@@ -433,22 +421,16 @@ def gap_lines(payload: dict) -> list[str]:
     return lines + [""]
 
 
-def _kernel_kind(kernel: str) -> str | None:
-    if "DWConv" in kernel:
-        return "depthwise"
-    if "IGEMM" in kernel:
-        return "dense kxk"
-    return "1x1" if kernel.startswith("Fully Connected") or kernel.endswith(" GEMM") else None
-
-
 def _by_kind(prof: dict, floor: dict | None, limit: float | None) -> list[str]:
     """How fast each convolution family runs inside the model: ETDump's ms per kernel family over the skeleton's MACs
     of that family (the same tile only)."""
     if not floor or not limit or prof["tile"] != floor["tile"] or "gmacs_by_kind" not in floor:
         return []
+    from export.profile_pte import conv_family
+
     ms: dict[str, float] = {}
     for k in prof["kernels"]:
-        kind = _kernel_kind(k["kernel"])
+        kind = conv_family(k["kernel"])
         if kind:
             ms[kind] = ms.get(kind, 0.0) + k["ms"]
     parts = [f"{kind} {gmacs} GMAC in {ms[kind]:.1f} ms = {gmacs / ms[kind] * 1e3:.1f} GMAC/s "
