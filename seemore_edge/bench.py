@@ -217,11 +217,6 @@ def main(argv=None) -> int:
     if args.child:
         _child(args.child[0], args.child[1], int(args.child[2]))
         return 0
-    if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
-        # One bench run here with it: eager T-x4's 720p frame 1110.9 ms median (715-790 in runs without), while the
-        # artifacts' times hardly moved.
-        raise UserError("OMP_WAIT_POLICY=PASSIVE puts eager PyTorch's threads to sleep between ops and slows the "
-                        "eager baseline every ratio is taken against: unset it to bench")
     try:
         thread_counts = [int(t) for t in args.threads.split(",") if t]
     except ValueError:
@@ -424,7 +419,7 @@ def gap_lines(payload: dict) -> list[str]:
 def _by_kind(prof: dict, floor: dict | None, limit: float | None) -> list[str]:
     """How fast each convolution family runs inside the model: ETDump's ms per kernel family over the skeleton's MACs
     of that family (the same tile only)."""
-    if not floor or not limit or prof["tile"] != floor["tile"] or "gmacs_by_kind" not in floor:
+    if not floor or not limit or prof["tile"] != floor["tile"]:
         return []
     from export.profile_pte import conv_family
 
@@ -453,12 +448,15 @@ def target_lines(payload: dict) -> list[str]:
                 continue
             base, best = eager["median_ms"], min(mine, key=lambda r: r["median_ms"])
             goal = base / factor
-            fastest = (f"; fastest runs, less exposed to this machine's noise: {best['min_ms']:.1f} vs "
-                       f"{eager['min_ms']:.1f} ms = {eager['min_ms'] / best['min_ms']:.2f}x" if "min_ms" in best else "")
+            # The eager baseline is the noisiest figure (a stalled run slows PyTorch's many small ops more than one
+            # XNNPACK graph), so a target counts as met only when the fastest runs' ratio meets it too.
+            on_median, on_min = base / best["median_ms"], eager["min_ms"] / best["min_ms"]
+            verdict = ("met" if min(on_median, on_min) >= factor else
+                       "met on the medians only, not on the fastest runs" if on_median >= factor else "not met")
             lines.append(f"- Target, INT8 .{fmt}, {threads} threads: {factor:g}x eager FP32 full on the frame, i.e. at "
                          f"most {goal:.1f} ms (eager median {base:.1f} ms, p90 {eager['p90_ms']:.1f}); best here "
-                         f"{best['contender']} {best['median_ms']:.1f} ms = {base / best['median_ms']:.2f}x: "
-                         f"{'met' if best['median_ms'] <= goal else 'not met'}{fastest}")
+                         f"{best['contender']} {best['median_ms']:.1f} ms = {on_median:.2f}x; fastest runs "
+                         f"{best['min_ms']:.1f} vs {eager['min_ms']:.1f} ms = {on_min:.2f}x: {verdict}")
             floor = payload.get("floors", {}).get(f"{fmt} int8 {threads}t")
             if floor:
                 verdict = (f"above the target's {goal:.1f} ms, so with these convolution shapes no change to the rest "

@@ -42,7 +42,7 @@ def model_upscaler(model: torch.nn.Module) -> Upscaler:
 
 
 def tiled_upscaler(run: Callable[[np.ndarray], np.ndarray], scale: int, tile: tuple[int, int], overlap: int) -> Upscaler:
-    """``run`` (float32 1x3xTxT tile -> SR tile: a runtime's runner or :func:`torch_runner`) over whole images, tiled
+    """``run`` (float32 1x3xThxTw tile -> SR tile: a runtime's runner or :func:`torch_runner`) over whole images, tiled
     and blended as the artifacts' cards tell apps to do."""
     from .tiling import upscale_tiled
 
