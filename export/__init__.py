@@ -1,10 +1,10 @@
 """Export to ExecuTorch (``.pte``), LiteRT (``.tflite``) and Core ML (``.mlpackage``) behind one small interface.
 
 A *source* is anything with ``fp32()`` (the float deploy-form module) and ``int8(fold_quantize)`` (the converted PT2E
-graph): a ``quant.qat_checkpoint.QatModel``, or ``FloatSource`` for a fixed-routing FP32 checkpoint. Each backend module
+graph): a ``quant.int8_checkpoint.QatModel``, or ``FloatSource`` for a fixed-routing FP32 checkpoint. Each backend module
 has ``SUFFIX``, ``PRECISIONS``, ``PACKAGE``, ``export(source, precision, tile, path) -> audit`` and
 ``Runner(path, tile, threads)``, a callable from a float32 1x3xThxTw LR tile to its SR tile; ``tile`` is the LR
-(height, width) of ``seemore_edge.tiling``.
+(height, width) of ``seemore_edge.core.tiling``.
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import importlib.util
 import os
 from pathlib import Path
 
-from seemore_edge.errors import UserError
+from quant.deploy_form import to_deploy_form
+from seemore_edge.core.errors import UserError
 
 BACKENDS = {"pte": "export.executorch_pte", "tflite": "export.litert_tflite", "mlpackage": "export.coreml_mlpackage"}
 _IMPORTS = {"executorch": "executorch", "litert-torch": "litert_torch", "coremltools": "coremltools"}
@@ -70,8 +71,6 @@ class FloatSource:
         self.model = model
 
     def fp32(self):
-        from quant.deploy_form import to_deploy_form
-
         return to_deploy_form(self.model)
 
     def int8(self, fold_quantize: bool = True):

@@ -1,14 +1,14 @@
-"""The card written beside every artifact (``<file>.json``): what an app needs to run the file (tile, overlap, scale,
-layouts, value ranges) and what it was measured to do (PSNR per set in its own runtime, latency, size, sha256)."""
+"""The card written beside every artifact (``<file>.json``, an :class:`~seemore_edge.core.records.ArtifactCard`): what
+an app needs to run the file (tile, overlap, scale, layouts, value ranges) and what it was measured to do (PSNR per
+set in its own runtime, latency, size, sha256)."""
 from __future__ import annotations
 
-import hashlib
-import json
 from importlib import metadata
 from pathlib import Path
 
-from seemore_edge.imageio import atomic_write
-from seemore_edge.tiling import as_tile
+from seemore_edge.core import records
+from seemore_edge.core.errors import UserError
+from seemore_edge.core.records import ArtifactCard, file_sha256
 
 TOOLS = ("torch", "torchao", "executorch", "litert-torch", "ai-edge-litert", "coremltools")
 
@@ -27,43 +27,30 @@ def tool_versions() -> dict:
     return found
 
 
-def _files(path: Path) -> list[Path]:
-    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-
-
 def size_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in _files(path))
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return sum(p.stat().st_size for p in files)
 
 
-def sha256(path: Path) -> str:
-    """Of the file, or for a package folder, of its files' relative names and contents in sorted order."""
-    h = hashlib.sha256()
-    for p in _files(path):
-        if path.is_dir():
-            h.update(str(p.relative_to(path)).encode() + b"\0")
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
+def write_card(artifact: Path, fields: dict) -> ArtifactCard:
+    """``fields`` completed with the file's name, size, sha256 and the tool versions, validated, written atomically."""
+    card = records.from_dict(ArtifactCard, {**fields, "file": artifact.name, "size_bytes": size_bytes(artifact),
+                                            "sha256": file_sha256(artifact), "tools": tool_versions()},
+                             card_path(artifact).name)
+    records.write(card_path(artifact), card)
+    return card
 
 
-def write_card(artifact: Path, card: dict) -> dict:
-    full = {**card, "file": artifact.name, "size_bytes": size_bytes(artifact), "sha256": sha256(artifact),
-            "tools": tool_versions()}
-    atomic_write(card_path(artifact), lambda tmp: Path(tmp).write_text(json.dumps(full, indent=1) + "\n"))
-    return full
-
-
-def read_card(artifact: Path) -> dict:
-    from seemore_edge.errors import UserError
-
+def read_card(artifact: Path) -> ArtifactCard:
+    """The artifact's card, refused when it is missing, invalid, or describes other bytes than the file's."""
     if not artifact.exists():
         raise UserError(f"{artifact}: no such artifact")
     path = card_path(artifact)
     if not path.is_file():
         raise UserError(f"{artifact}: its card {path.name} is missing (exports write one beside every artifact)")
-    card = json.loads(path.read_text())
-    if card.get("sha256") != sha256(artifact):
+    card = records.read(path, ArtifactCard)
+    if card.sha256 != file_sha256(artifact):
         raise UserError(f"{artifact}: does not match its card {path.name} (sha256 differs): re-export it")
-    card["tile"] = as_tile(card["tile"])  # [height, width]; cards before rectangular tiles hold one side
+    if card.file != artifact.name:
+        raise UserError(f"{artifact}: its card {path.name} describes {card.file}")
     return card

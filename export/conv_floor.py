@@ -17,6 +17,10 @@ import copy
 import torch
 from torch import nn
 
+from export import backend
+from export.throughput import PtqSource
+from seemore_edge.core.tiling import tile_text
+
 
 def conv_kind(conv: nn.Conv2d) -> str:
     """The XNNPACK kernel family a convolution lands in: 1x1 ones run as GEMMs ("Fully Connected"), depthwise ones as
@@ -69,10 +73,6 @@ class ConvSkeleton(nn.Module):
 
 def export_floors(model: nn.Module, tile: tuple[int, int], folder, formats: list[str]) -> dict:
     """INT8 skeleton artifacts of ``model`` for one ``tile`` call, format -> (path, skeleton); reused when there."""
-    from export import backend
-    from export.throughput import PtqSource
-    from seemore_edge.tiling import tile_text
-
     skeleton = ConvSkeleton(model, tile)
     source, made = PtqSource(skeleton, tile), {}
     for fmt in formats:

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seemore_edge.errors import UserError
+from seemore_edge.core.errors import UserError
 
 SUFFIX = ".mlpackage"
 PRECISIONS = ("fp16", "int8")
+RUNTIME = "coreml"  # what a card's executed_by says when this runtime measured the file
 PACKAGE = "coremltools"
 INPUT, OUTPUT = "lr", "sr"
 DEBUG_FILES = ("executorch_debug_handle_mapping.json",)  # written by coremltools for ExecuTorch; no app reads it

@@ -19,10 +19,11 @@ import numpy as np
 import torch
 
 from export.shared_flatbuffer import pack_shared
-from seemore_edge.imageio import atomic_write
+from seemore_edge.core.imageio import atomic_write
 
 SUFFIX = ".tflite"
 PRECISIONS = ("fp32", "int8")
+RUNTIME = "litert"  # what a card's executed_by says when this runtime measured the file
 PACKAGE = "litert-torch"
 
 

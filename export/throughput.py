@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from export import backend
+
 CHANNELS, SIDE = 256, 96
 # A 1x1 conv widens the 3-channel tile the backends export (0.07% of the MACs), then the two dense convs.
 GMACS = (3 * CHANNELS + 2 * CHANNELS * CHANNELS * 9) * SIDE * SIDE / 1e9
@@ -50,8 +52,6 @@ class PtqSource:
 
 def export_limits(folder: Path, formats: list[str]) -> dict[tuple[str, str], Path]:
     """The dense-conv artifacts, (format, precision) -> path, in ``folder`` (reused when already there)."""
-    from export import backend
-
     torch.manual_seed(0)
     source, made = PtqSource(DenseConvs(), (SIDE, SIDE)), {}
     for fmt in formats:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from seemore_edge.errors import UserError
-from seemore_edge.evaluation import evaluate_sets, tiled_upscaler
-from seemore_edge.tiling import tile_text
+from seemore_edge.core.errors import UserError
+from seemore_edge.core.scoring import evaluate_sets, tiled_upscaler
+from seemore_edge.core.tiling import tile_text
 
 from export import backend, export_artifact, load_runner, resolve_threads
 from export.card import read_card, write_card
@@ -29,17 +29,24 @@ def tile_latency(run, tile: tuple[int, int], runs: int = 20, warmup: int = 3) ->
             "runs": runs}
 
 
+def artifact_upscaler(path: Path, threads: int | None = None):
+    """(card, upscaler): whole uint8 images through the artifact in its runtime, tiled as its card says; the one
+    route by which ``evaluate --artifact`` scores and ``upscale --artifact`` writes pixels."""
+    card = read_card(path)
+    run = load_runner(path, tuple(card.tile), threads)
+    return card, tiled_upscaler(run, card.scale, tuple(card.tile), card.overlap)
+
+
 def score_artifact(path: Path, root, sets: list[str], threads: int | None = None) -> dict:
     """``evaluate_sets`` of an artifact in its runtime, with tile, overlap and scale from its card."""
-    card = read_card(path)
-    run = load_runner(path, card["tile"], threads)
-    return evaluate_sets(tiled_upscaler(run, card["scale"], card["tile"], card["overlap"]), root, sets,
-                         card["scale"])
+    card, upscale = artifact_upscaler(path, threads)
+    return evaluate_sets(upscale, root, sets, card.scale)
 
 
 def export_and_verify(source, meta: dict, fmt: str, precision: str, tile: tuple[int, int], overlap: int, path: Path,
                       root, sets: list[str], threads: int | None = None) -> dict:
-    """Export, measure in the runtime, write the card; returns the card. ``meta``: name, preset, scale, experts."""
+    """Export, measure in the runtime, write the card; returns the card. ``meta``: name, parent, preset, scale,
+    routing (ArtifactCard fields)."""
     t0 = time.perf_counter()
     audit = export_artifact(source, fmt, precision, tile, path)
     export_s = time.perf_counter() - t0
@@ -59,8 +66,9 @@ def export_and_verify(source, meta: dict, fmt: str, precision: str, tile: tuple[
     try:
         run = load_runner(path, tile, threads)
     except UserError as e:  # Core ML on Linux: no runtime here
-        card |= {"psnr": None, "latency": None, "not_measured": str(e)}
+        card |= {"psnr": None, "latency": None, "not_measured": str(e), "executed_by": None}
         return write_card(path, card)
+    card["executed_by"] = backend(fmt).RUNTIME
     card["latency"] = tile_latency(run, tile) | {"threads": resolve_threads(threads), "platform": sys.platform}
     result = evaluate_sets(tiled_upscaler(run, scale, tile, overlap), root, sets, scale)
     card["psnr"] = result["sets"]

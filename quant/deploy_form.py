@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seemore_edge.model import (ExpertBlock, FixedExpertLayer, GatedFFN, LayerNorm2d, MoEBlock, SeemoRe,
+from seemore_edge.core.model import (ExpertBlock, FixedExpertLayer, GatedFFN, LayerNorm2d, MoEBlock, SeemoRe,
                                 StripedConvFormer)
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
-from seemore_edge.imageio import atomic_write
-from seemore_edge.training_data import PatchBatches
+from seemore_edge.core.imageio import atomic_write
+from seemore_edge.core.training_data import PatchBatches
 
-from quant.qat import distill_loss
 
 
 def finetune(model: torch.nn.Module, teacher: torch.nn.Module, batches: PatchBatches, iters: int, lr: float,
@@ -58,3 +58,8 @@ def finetune(model: torch.nn.Module, teacher: torch.nn.Module, batches: PatchBat
             if step % 25 == 0 or step == iters:
                 save()
     return {"losses": history, "wall_s": round(wall + time.perf_counter() - t0, 1)}
+
+
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor, hr: torch.Tensor, hr_weight: float = 0.5) -> torch.Tensor:
+    """L1 to the FP32 reference's output (what the edge model should reproduce) plus L1 to the HR image."""
+    return F.l1_loss(student, teacher) + hr_weight * F.l1_loss(student, hr)

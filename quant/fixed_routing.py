@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from seemore_edge.model import SeemoRe
+from seemore_edge.core.model import SeemoRe
 
 _EXPERT_KEY = re.compile(r"body\.(\d+)\..*\.moe_layer\.experts\.(\d+)\.(conv_\d)\.(weight|bias)$")
 

@@ -1,5 +1,5 @@
 """SeemoRe-Edge: the SeemoRe super-resolution network, its evaluation, and its road to phones."""
-from .checkpoints import build_model, load_model, save_model
-from .imresize import imresize
+from .core.checkpoints import build_model, load_model, save_model
+from .core.imresize import imresize
 
 __all__ = ["build_model", "load_model", "save_model", "imresize"]

@@ -1,4 +1,7 @@
-"""What every ``python -m seemore_edge.<tool>`` shares: one-line errors, model options, atomic JSON."""
+"""What every ``python -m seemore_edge.<tool>`` shares: one vocabulary of options, one-line errors, atomic JSON.
+
+A user's mistake (:class:`UserError`) ends a tool with ``<tool>: error: <one line>`` and exit status 2. Anything else
+is a bug in this code and says so, with exit status 1 and the way to see its traceback (``--debug``)."""
 from __future__ import annotations
 
 import argparse
@@ -7,44 +10,47 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from .checkpoints import load_model, resolve_weights
-from .errors import UserError
-from .imageio import atomic_write
+from .core.errors import UserError
+from .core.imageio import atomic_write
+
+
+def parser(prog: str, doc: str | None, raw: bool = False) -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=f"python -m seemore_edge.{prog}", description=doc,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter if raw else
+                                 argparse.HelpFormatter)
+    ap.add_argument("--debug", action="store_true", help="on an internal error, show its traceback")
+    return ap
 
 
 def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
-    """Run a tool; bad input ends it with ``<tool>: error: <one line>`` on stderr and exit status 2."""
+    args = sys.argv[1:] if argv is None else argv
+    prog = Path(sys.argv[0]).stem if argv is None else "seemore_edge"
     try:
         code = main(argv)
-    except (UserError, ValueError) as e:
-        prog = Path(sys.argv[0]).stem if argv is None else "seemore_edge"
+    except UserError as e:
         print(f"{prog}: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
         sys.exit(2)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as e:
+        if "--debug" in args:
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"{prog}: internal error (a bug, not your input): {type(e).__name__}: {first}; rerun with --debug for "
+              "the traceback", file=sys.stderr)
+        sys.exit(1)
     sys.exit(code or 0)
 
 
-def add_model_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
-    group = parser.add_mutually_exclusive_group(required=required)
-    group.add_argument("--checkpoint", type=Path, help="our .safetensors checkpoint or the authors' .pth")
-    group.add_argument("--weights", help="a shipped model by name, e.g. T-x4")
+def add_weights(ap: argparse.ArgumentParser, required: bool = True, default: str | None = None,
+                flag: str = "--weights", what: str = "the model") -> None:
+    ap.add_argument(flag, required=required and default is None, default=default,
+                    help=f"{what}: a shipped name (T-x4, T-x4-qat, T-x2) or a checkpoint file (ours or the authors' "
+                         ".pth)" + (f"; default {default}" if default else ""))
 
 
-def model_path(args: argparse.Namespace) -> Path:
-    return args.checkpoint if args.checkpoint is not None else resolve_weights(args.weights)
-
-
-def model_from_args(args: argparse.Namespace, scale: int | None = None, float_weights: bool = False):
-    """The model to run: an FP32 checkpoint as a SeemoRe, a QAT checkpoint (T-x4-qat) as its converted INT8 graph, or
-    with ``float_weights`` as its deploy form carrying the trained float weights (what its FP32 artifacts hold)."""
-    from quant.qat_checkpoint import is_qat_checkpoint, load_qat
-
-    path = model_path(args)
-    if is_qat_checkpoint(path):
-        qat = load_qat(path, scale=scale)
-        return qat.fp32() if float_weights else qat.int8_model()
-    if float_weights:
-        raise UserError(f"{path}: --float takes a QAT checkpoint (e.g. --weights T-x4-qat); this one is float already")
-    return load_model(path, scale=scale)
+def split_list(text: str | None) -> list[str]:
+    return [s for s in (text or "").split(",") if s]
 
 
 def write_json(path: Path | None, obj: dict) -> None:

@@ -1,32 +1,35 @@
-"""``python -m seemore_edge.evaluate``: PSNR/SSIM (Y, MATLAB protocol) of bicubic or a model on benchmark sets."""
+"""``python -m seemore_edge.evaluate``: PSNR/SSIM (Y, MATLAB protocol) of bicubic, a model or an exported artifact on
+benchmark sets."""
 from __future__ import annotations
 
-import argparse
+from pathlib import Path
+
+import torch
 
 from . import cli
-from .datasets import DEFAULT_SETS, SAMPLES, data_root
-from .evaluation import (bicubic_upscaler, evaluate_sets, format_table, model_upscaler, tiled_upscaler,
-                         torch_runner)
-from .errors import UserError
-from .presets import check_scale
-from .tiling import DEFAULT_OVERLAP, as_tile, check_tile, tile_text
+from .core.datasets import DEFAULT_SETS, SAMPLES, data_root
+from .core.errors import UserError
+from .core.presets import check_scale
+from .core.scoring import bicubic_upscaler, evaluate_sets, format_table, model_upscaler, tiled_upscaler, torch_runner
+from .core.tiling import DEFAULT_OVERLAP, as_tile, check_tile, tile_text
+from .pipelines.models import load_weights
+from export.verify import artifact_upscaler
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m seemore_edge.evaluate", description=__doc__)
+    ap = cli.parser("evaluate", __doc__)
     what = ap.add_mutually_exclusive_group(required=True)
     what.add_argument("--method", choices=["bicubic"], help="a classical baseline")
-    what.add_argument("--checkpoint", type=cli.Path, help="our .safetensors checkpoint or the authors' .pth")
-    what.add_argument("--weights", help="a shipped model by name, e.g. T-x4 or T-x4-qat (INT8)")
-    what.add_argument("--artifact", type=cli.Path,
+    what.add_argument("--weights", help="a model: a shipped name (T-x4, T-x4-qat: INT8) or a checkpoint file")
+    what.add_argument("--artifact", type=Path,
                       help="an exported .pte/.tflite/.mlpackage, run in its own runtime, tiled as its card says")
     ap.add_argument("--scale", type=int, help="upscaling factor (default: a model's or artifact's own; 4 for bicubic)")
-    ap.add_argument("--threads", type=int, help="runtime threads for --artifact")
+    ap.add_argument("--threads", type=int, help="CPU threads of the runtime (default: all cores)")
     ap.add_argument("--sets",
                     help=f"comma-separated set names under the data root (default {','.join(DEFAULT_SETS)}); "
                          f"'{SAMPLES}' is scikit-image's bundled photos, used when there is no data root")
     ap.add_argument("--data-root", help="folder holding <Set>/HR/*.png (default: $SEEMORE_DATA)")
-    ap.add_argument("--json", type=cli.Path, help="write the figures here")
+    ap.add_argument("--json", type=Path, help="write the figures here")
     ap.add_argument("--float", dest="float_weights", action="store_true",
                     help="a QAT checkpoint's float weights without quantization: the model its FP32 artifacts hold")
     ap.add_argument("--tile",
@@ -34,43 +37,32 @@ def main(argv: list[str] | None = None) -> int:
                          "as the artifacts and apps do (default: whole images)")
     ap.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="tile overlap with --tile")
     args = ap.parse_args(argv)
-    if args.tile is not None:
-        args.tile = as_tile(args.tile)
-
+    tile = as_tile(args.tile) if args.tile is not None else None
     if args.scale is not None:
         check_scale(args.scale)
     cli.check_json_target(args.json)
     root = data_root(args.data_root)
-    if args.sets:
-        sets = [s for s in args.sets.split(",") if s]
-    else:
-        sets = list(DEFAULT_SETS) if root is not None else [SAMPLES]
+    sets = cli.split_list(args.sets) or (list(DEFAULT_SETS) if root is not None else [SAMPLES])
+    if (args.method or args.artifact) and (tile or args.float_weights):
+        raise UserError("--tile and --float apply to --weights; an artifact's tile is its card's")
     if args.artifact:
-        from export.card import read_card
-        from export.verify import score_artifact
-
-        card = read_card(args.artifact)
-        if args.scale is not None and card["scale"] != args.scale:
-            raise UserError(f"{args.artifact}: artifact upscales x{card['scale']}, but --scale {args.scale} was given")
-        result = score_artifact(args.artifact, root, sets, args.threads)
-        result["method"] = str(args.artifact)
-        print(format_table(result, f"{args.artifact.name} ({card['format']} {card['precision']}, tile {tile_text(card['tile'])})"))
-        cli.write_json(args.json, result)
-        return 0
-    if args.method and (args.tile or args.float_weights):
-        raise UserError("--tile and --float apply to models, not to --method bicubic")
-    if args.tile is not None:
-        check_tile(args.tile, args.overlap)
-    if args.method:
+        card, upscale = artifact_upscaler(args.artifact, args.threads)
+        if args.scale is not None and card.scale != args.scale:
+            raise UserError(f"{args.artifact}: artifact upscales x{card.scale}, but --scale {args.scale} was given")
+        scale, label = card.scale, f"{args.artifact.name} ({card.format} {card.precision}, tile {tile_text(card.tile)})"
+    elif args.method:
         scale = args.scale or 4
         upscale, label = bicubic_upscaler(scale), "bicubic"
     else:
-        model = cli.model_from_args(args, args.scale, float_weights=args.float_weights)
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        model = load_weights(args.weights, args.scale, float_weights=args.float_weights)
         scale = model.scale
-        label = str(args.checkpoint or args.weights) + (" (float weights)" if args.float_weights else "")
-        if args.tile:
-            upscale = tiled_upscaler(torch_runner(model), scale, args.tile, args.overlap)
-            label += f", tiled {tile_text(args.tile)}/{args.overlap}"
+        label = str(args.weights) + (" (float weights)" if args.float_weights else "")
+        if tile:
+            check_tile(tile, args.overlap)
+            upscale = tiled_upscaler(torch_runner(model), scale, tile, args.overlap)
+            label += f", tiled {tile_text(tile)}/{args.overlap}"
         else:
             upscale = model_upscaler(model)
     result = evaluate_sets(upscale, root, sets, scale)

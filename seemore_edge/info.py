@@ -1,20 +1,20 @@
 """``python -m seemore_edge.info``: what a preset costs before anyone trains or ships it."""
 from __future__ import annotations
 
-import argparse
+from pathlib import Path
 
 from . import cli
-from .checkpoints import build_model
-from .complexity import count_gmacs, count_params
+from .core.checkpoints import build_model
+from .core.complexity import count_gmacs, count_params
 
 OUTPUT = (720, 1280)  # the paper's reference output size
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m seemore_edge.info", description=__doc__)
+    ap = cli.parser("info", __doc__)
     ap.add_argument("--preset", default="T", help="T, B or L")
     ap.add_argument("--scale", type=int, default=4)
-    ap.add_argument("--json", type=cli.Path, help="write the figures here")
+    ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args(argv)
     cli.check_json_target(args.json)
     model = build_model(args.preset, args.scale)

@@ -1,63 +1,103 @@
-"""``python -m seemore_edge.upscale IN OUT``: upscale one photo of any size, tile by tile, as the phone apps do."""
+"""``python -m seemore_edge.upscale IN OUT``: upscale photos of any size, tile by tile, as the phone apps do.
+
+IN and OUT are two image files, or two folders (every image in IN is written to OUT as PNG under its own name).
+``--weights`` runs a model in PyTorch; ``--artifact`` runs an exported file in its own runtime with its card's tile,
+overlap and scale: on a desktop, exactly the pixels the phone computes (``evaluate --artifact`` scores the same)."""
 from __future__ import annotations
 
-import argparse
 import os
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from . import cli
-from .errors import UserError
-from .evaluation import torch_runner
-from .imageio import DEFAULT_MAX_PIXELS, check_writable, read_image, write_image
-from .presets import check_scale, get_preset
-from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE, as_tile, make_grid, tile_text, upscale_tiled
+from .core.datasets import image_files
+from .core.errors import UserError
+from .core.imageio import DEFAULT_MAX_PIXELS, check_writable, read_image, write_image
+from .core.presets import check_scale, get_preset
+from .core.scoring import tiled_upscaler, torch_runner
+from .core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, as_tile, check_tile, make_grid, tile_text
+from .pipelines.models import load_weights
+from export.verify import artifact_upscaler
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m seemore_edge.upscale", description=__doc__)
-    ap.add_argument("input", type=cli.Path)
-    ap.add_argument("output", type=cli.Path)
-    cli.add_model_args(ap)
+    ap = cli.parser("upscale", __doc__, raw=True)
+    ap.add_argument("input", type=Path, help="an image, or a folder of images")
+    ap.add_argument("output", type=Path, help="the image to write, or a folder (created) for a folder input")
+    what = ap.add_mutually_exclusive_group(required=True)
+    what.add_argument("--weights", help="a model: a shipped name (T-x4, T-x4-qat) or a checkpoint file")
+    what.add_argument("--artifact", type=Path, help="an exported .pte/.tflite/.mlpackage with its card")
     ap.add_argument("--preset", help="check that the model is this preset")
     ap.add_argument("--scale", type=int, help="check that the model upscales by this factor")
-    ap.add_argument("--tile", default=DEFAULT_TILE,
-                    help="LR tile: a side (128) or height x width (180x320)")
-    ap.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="LR pixels shared by neighbouring tiles")
+    ap.add_argument("--tile", help=f"LR tile of --weights: a side or height x width (default {DEFAULT_TILE[0]}; an "
+                                   "artifact's is its card's)")
+    ap.add_argument("--overlap", type=int, help=f"LR pixels shared by neighbouring tiles (default {DEFAULT_OVERLAP})")
     ap.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest input accepted")
     ap.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     args = ap.parse_args(argv)
-    args.tile = as_tile(args.tile)
-
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.preset is not None:
         get_preset(args.preset)
     if args.scale is not None:
         check_scale(args.scale)
-    same = args.input.resolve() == args.output.resolve() or (
-        args.input.exists() and args.output.exists() and os.path.samefile(args.input, args.output))
-    if same:
-        raise UserError(f"{args.output}: is the input; choose another output path")
-    check_writable(args.output)
-    image = read_image(args.input, args.max_pixels)
-    model = cli.model_from_args(args, args.scale)
-    if args.preset is not None and get_preset(args.preset).name != model.preset.name:
-        raise UserError(f"model is SeemoRe-{model.preset.name}, not {args.preset}")
-    h, w = image.shape[:2]
-    if min(h, w) < model.min_lr_size:
-        raise UserError(f"{args.input}: {w}x{h} is below the model's minimum input of "
-                        f"{model.min_lr_size}x{model.min_lr_size} pixels")
-    if min(args.tile) < model.min_lr_size:
-        raise UserError(f"--tile {tile_text(args.tile)} is below the model's minimum input of {model.min_lr_size} "
-                        "pixels a side")
-    grid = make_grid(h, w, args.tile, args.overlap)
-    with tqdm(total=len(grid), desc=f"x{model.scale} {w}x{h}", unit="tile") as bar:
-        sr = upscale_tiled(torch_runner(model), image, model.scale, args.tile, args.overlap, bar.update)
-    write_image(args.output, sr)
-    print(f"wrote {args.output} ({sr.shape[1]}x{sr.shape[0]})")
+    pairs = _pairs(args.input, args.output)
+    if args.artifact:
+        if args.tile or args.overlap is not None:
+            raise UserError("--tile and --overlap are the artifact card's; they apply to --weights")
+        card, upscale = artifact_upscaler(args.artifact, args.threads)
+        scale, tile, overlap, min_side = card.scale, tuple(card.tile), card.overlap, 1
+        preset = card.preset
+    else:
+        model = load_weights(args.weights, args.scale)
+        tile = as_tile(args.tile or DEFAULT_TILE)
+        overlap = DEFAULT_OVERLAP if args.overlap is None else args.overlap
+        check_tile(tile, overlap)
+        scale, min_side, preset = model.scale, model.min_lr_size, model.preset.name
+        if min(tile) < min_side:
+            raise UserError(f"--tile {tile_text(tile)} is below the model's minimum input of {min_side} pixels a side")
+        upscale = tiled_upscaler(torch_runner(model), scale, tile, overlap)
+    if args.preset is not None and get_preset(args.preset).name != preset:
+        raise UserError(f"model is SeemoRe-{preset}, not {args.preset}")
+    if args.scale is not None and args.scale != scale:
+        raise UserError(f"model upscales x{scale}, not x{args.scale}")
+    for src, dst in pairs:
+        image = read_image(src, args.max_pixels)
+        h, w = image.shape[:2]
+        if min(h, w) < min_side:
+            raise UserError(f"{src}: {w}x{h} is below the model's minimum input of {min_side}x{min_side} pixels")
+        with tqdm(total=len(make_grid(h, w, tile, overlap)), desc=f"x{scale} {src.name} {w}x{h}", unit="tile") as bar:
+            sr = upscale(image, bar.update)
+        write_image(dst, sr)
+        print(f"wrote {dst} ({sr.shape[1]}x{sr.shape[0]})")
     return 0
+
+
+def _pairs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
+    """(input, output) files, checked before any work: a folder maps to a folder, and nothing overwrites an input."""
+    if src.is_dir():
+        files = image_files(src)
+        if not files:
+            raise UserError(f"{src}: no images in this folder")
+        if dst.exists() and not dst.is_dir():
+            raise UserError(f"{dst}: a folder input needs a folder output")
+        if dst.resolve() == src.resolve():
+            raise UserError(f"{dst}: is the input folder; choose another output folder")
+        try:
+            dst.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"{dst}: cannot create ({e.strerror})") from None
+        pairs = [(f, dst / (f.stem + ".png")) for f in files]
+    else:
+        same = src.resolve() == dst.resolve() or (src.exists() and dst.exists() and os.path.samefile(src, dst))
+        if same:
+            raise UserError(f"{dst}: is the input; choose another output path")
+        pairs = [(src, dst)]
+    for _, out in pairs:
+        check_writable(out)
+    return pairs
 
 
 if __name__ == "__main__":

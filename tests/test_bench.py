@@ -4,8 +4,8 @@ import json
 
 import torch
 
-from quant.qat import freeze_observers
-from quant.qat_checkpoint import prepare_for, save_qat
+from quant.int8_graph import freeze_observers
+from quant.int8_checkpoint import prepare_for, save_qat
 from seemore_edge import bench, export as export_tool
 from tests.conftest import run_tool
 

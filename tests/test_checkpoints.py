@@ -6,8 +6,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from seemore_edge import build_model, load_model, save_model
-from seemore_edge.checkpoints import infer_config
-from seemore_edge.errors import UserError
+from seemore_edge.core.checkpoints import infer_config
+from seemore_edge.core.errors import UserError
 
 
 def test_authors_pth_layout_loads_and_reproduces_golden(golden, tmp_path):

@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 
 from seemore_edge import imresize
-from seemore_edge.datasets import load_set, sample_images
-from seemore_edge.errors import UserError
-from seemore_edge.imageio import read_image, write_image
-from seemore_edge.metrics import mod_crop, psnr_y, rgb_to_y, ssim_y
+from seemore_edge.core.datasets import load_set, sample_images
+from seemore_edge.core.errors import UserError
+from seemore_edge.core.imageio import read_image, write_image
+from seemore_edge.core.metrics import mod_crop, psnr_y, rgb_to_y, ssim_y
 
 
 def _png16(path, array):

@@ -62,7 +62,7 @@ def test_info_reports_the_paper_figures(tmp_path, capsys):
 def test_shipped_references_reach_their_floor(data_root, tmp_path, capsys, name, floor):
     """The shipped FP32 references, scored here on Set5 by the tool users run: at least the floor the reference issue
     sets (bicubic: 28.42 at x4, 33.66 at x2), and what the card beside the weights says."""
-    from seemore_edge.checkpoints import shipped_weights
+    from seemore_edge.core.checkpoints import shipped_weights
 
     if name not in shipped_weights():
         pytest.fail(f"{name} weights are not shipped")

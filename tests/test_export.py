@@ -10,8 +10,8 @@ import torch
 
 from export import load_runner
 from export.card import card_path, read_card
-from quant.qat import freeze_observers
-from quant.qat_checkpoint import load_qat, prepare_for, save_qat
+from quant.int8_graph import freeze_observers
+from quant.int8_checkpoint import load_qat, prepare_for, save_qat
 from seemore_edge import evaluate, export as export_tool
 from tests.conftest import run_tool
 

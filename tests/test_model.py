@@ -6,8 +6,8 @@ import torch
 from safetensors.torch import load_file
 
 from seemore_edge import build_model
-from seemore_edge.complexity import count_gmacs, count_params
-from seemore_edge.presets import PRESETS, SCALES
+from seemore_edge.core.complexity import count_gmacs, count_params
+from seemore_edge.core.presets import PRESETS, SCALES
 
 
 def _golden_model(golden, scale):

@@ -4,7 +4,7 @@ import json
 import torch
 from PIL import Image
 
-from seemore_edge.checkpoints import load_program
+from seemore_edge.core.checkpoints import load_program
 
 from seemore_edge import qat
 from tests.conftest import run_tool

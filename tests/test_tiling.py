@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from seemore_edge import evaluation, upscale
-from seemore_edge.tiling import as_tile, axis_starts, make_grid, mirror_index, pad_to_tile, upscale_tiled
+from seemore_edge.core.tiling import as_tile, axis_starts, make_grid, mirror_index, pad_to_tile, upscale_tiled
 from tests.conftest import run_tool
 
 
@@ -56,9 +56,9 @@ def test_stitching_is_exact_for_a_pointwise_model(size, tile):
 
 def test_tiled_matches_whole_image_on_set14(data_root):
     """At the default tile, tiling costs at most 0.02 dB against whole-image inference (shipped T-x4)."""
-    from seemore_edge.checkpoints import shipped_weights, load_model
-    from seemore_edge.evaluation import evaluate_sets, model_upscaler
-    from seemore_edge.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
+    from seemore_edge.core.checkpoints import shipped_weights, load_model
+    from seemore_edge.core.scoring import evaluate_sets, model_upscaler
+    from seemore_edge.core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
     if "T-x4" not in shipped_weights():
         pytest.fail("T-x4 weights are not shipped")

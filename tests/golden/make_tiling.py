@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seemore_edge.tiling import make_grid, upscale_tiled
+from seemore_edge.core.tiling import make_grid, upscale_tiled
 
 CASES = [  # name, height, width, tile (height, width), overlap, scale
     ("two axes of tiles, last ones moved back", 20, 33, (16, 16), 4, 2),

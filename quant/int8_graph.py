@@ -1,4 +1,5 @@
-"""INT8 quantization-aware training of the deploy-form edge model through PT2E (torchao + ExecuTorch's XNNPACK quantizer).
+"""The INT8 graph of the deploy-form edge model through PT2E: the training graph with fake quantization, and its
+conversion to the quantize/dequantize form the backends lower.
 
 Scheme: weights INT8 per output channel, symmetric; activations INT8 per tensor, affine - the static W8A8 that
 XNNPACK (ExecuTorch and LiteRT) and Core ML execute natively. The deploy form (quant/deploy_form.py) is what gets
@@ -6,73 +7,16 @@ quantized, so the graph that is trained is the graph that ships.
 """
 from __future__ import annotations
 
-import dataclasses
 import types
 
 import torch
-import torch.nn.functional as F
 from torch.export import Dim
 from torchao.quantization.pt2e import (FakeQuantizeBase, disable_observer, move_exported_model_to_eval,
                                        move_exported_model_to_train)
 from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
 
 from quant.fixed_routing import EXPORT_MAX_BATCH, EXPORT_MAX_SIDE, EXPORT_MIN_SIDE
-
-
-# Ops left in float, chosen by measurement (trained T-x4 QAT model, Set5; each group's fake quantization switched off
-# alone, as `python -m seemore_edge.sensitivity` does now): the expert blocks' 24 residual adds +0.052 dB, the final
-# LayerNorm +0.047, the model-level mean subtraction/addition and long skip +0.027, and the pixel shuffle (the output's
-# quantization) +0.013. Every
-# convolution (all the MACs) stays INT8: every conv's weights together cost +0.000. The float residual stream is what a
-# transformer-style pre-norm block wants: INT8 enters each branch at its LayerNorm and leaves at its last conv, and the
-# sums stay float. XNNPACK runs the float ops inside the same partition (see one_dequantize_per_user for what it needs).
-# A one-off post-training-quantization check (script not kept; 16 calibration batches, Set5, edge FP32 30.840) gave:
-# residual stream INT8 30.611, float 30.755; INT8 .pte (128 tile) 577 -> 582 KB. The QAT report is the measured record.
-FLOAT_MODULES = ("norm", "upsampler.1")  # final LayerNorm (with its statistics convs) and the pixel shuffle
-FLOAT_OWNERS = ("ExpertBlock", "SeemoRe")  # ops written in these forwards: residual adds, mean, long skip
-
-
-def keeps_float(node: torch.fx.Node) -> bool:
-    stack = node.meta.get("nn_module_stack") or {}
-    if not stack:
-        return False
-    path, owner = list(stack.values())[-1]
-    owner = owner if isinstance(owner, str) else getattr(owner, "__name__", str(owner))
-    return (any(path == m or path.startswith(m + ".") for m in FLOAT_MODULES)
-            or any(owner.endswith(o) for o in FLOAT_OWNERS))
-
-
-def xnnpack_quantizer():
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
-                                                                         get_symmetric_quantization_config)
-
-    class EdgeQuantizer(XNNPACKQuantizer):
-        """ExecuTorch's XNNPACK quantizer with the float ops above left unannotated."""
-
-        def annotate(self, model):
-            model = super().annotate(model)
-            for node in model.graph.nodes:
-                if node.op == "call_function" and keeps_float(node):
-                    node.meta.pop("quantization_annotation", None)
-            return model
-
-    config = get_symmetric_quantization_config(is_per_channel=True, is_qat=True)
-    return EdgeQuantizer().set_global(dataclasses.replace(config, weight=symmetric_weight_fake_quant(config.weight)))
-
-
-def symmetric_weight_fake_quant(spec):
-    """The weight spec with a fake quantizer that trains on the grid conversion will use.
-
-    ExecuTorch's QAT config fake-quantizes weights with the fused moving-average kernel, which for a channel whose
-    weights all share one sign trains on an asymmetric grid (zero point +-127, half the step) and otherwise divides
-    the range by 127.5; conversion then quantizes every channel symmetrically from the observer (range / 127, zero
-    point 0), which is all INT8 weight kernels take. The plain fake quantizer asks that same observer at each step, so
-    training and the shipped weights see one grid (test_qat: converted = fake-quantized)."""
-    from torchao.quantization.pt2e.fake_quantize import FakeQuantize
-    from torchao.quantization.pt2e.observer import MovingAveragePerChannelMinMaxObserver
-
-    return dataclasses.replace(spec, observer_or_fake_quant_ctr=FakeQuantize.with_args(
-        observer=MovingAveragePerChannelMinMaxObserver, eps=2**-12))
+from quant.quantizer import xnnpack_quantizer
 
 
 def training_shapes() -> dict:
@@ -151,8 +95,3 @@ def one_dequantize_per_user(graph: torch.fx.GraphModule) -> torch.fx.GraphModule
     graph.graph.lint()
     graph.recompile()
     return graph
-
-
-def distill_loss(student: torch.Tensor, teacher: torch.Tensor, hr: torch.Tensor, hr_weight: float = 0.5) -> torch.Tensor:
-    """L1 to the FP32 reference's output (what the edge model should reproduce) plus L1 to the HR image."""
-    return F.l1_loss(student, teacher) + hr_weight * F.l1_loss(student, hr)

@@ -22,6 +22,8 @@ from typing import Callable
 
 import numpy as np
 
+from .errors import UserError
+
 Tile = tuple[int, int]  # LR (height, width)
 
 DEFAULT_TILE: Tile = (128, 128)
@@ -37,9 +39,9 @@ def as_tile(value) -> Tile:
         if len(size) == 1:
             size *= 2
         if len(size) != 2:
-            raise ValueError
+            raise UserError
     except (TypeError, ValueError):
-        raise ValueError(f"a tile is SIDE or HEIGHTxWIDTH in LR pixels, e.g. 128 or 180x320; got {value!r}") from None
+        raise UserError(f"a tile is SIDE or HEIGHTxWIDTH in LR pixels, e.g. 128 or 180x320; got {value!r}") from None
     return size[0], size[1]
 
 
@@ -67,7 +69,7 @@ class Grid:
 def check_tile(tile: Tile, overlap: int) -> None:
     """Tiles the tools accept: at least 32 LR pixels a side (the model's minimum input), overlap under half a tile."""
     if min(tile) < 32 or not 0 <= overlap < min(tile) // 2:
-        raise ValueError(f"need a tile of at least 32 a side and 0 <= --overlap < half its shorter side, got "
+        raise UserError(f"need a tile of at least 32 a side and 0 <= --overlap < half its shorter side, got "
                          f"{tile_text(tile)} and {overlap}")
 
 
@@ -80,7 +82,7 @@ def axis_starts(length: int, tile: int, overlap: int) -> tuple[int, ...]:
 
 def make_grid(height: int, width: int, tile: Tile, overlap: int) -> Grid:
     if min(tile) < 1 or not 0 <= overlap < min(tile):
-        raise ValueError(f"need tile sides >= 1 and 0 <= overlap < each, got tile {tile_text(tile)}, overlap {overlap}")
+        raise UserError(f"need tile sides >= 1 and 0 <= overlap < each, got tile {tile_text(tile)}, overlap {overlap}")
     return Grid(height, width, tile, overlap, axis_starts(height, tile[0], overlap),
                 axis_starts(width, tile[1], overlap))
 

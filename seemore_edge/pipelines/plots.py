@@ -9,8 +9,9 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import ScalarFormatter  # noqa: E402
 
-from .imageio import atomic_write  # noqa: E402
+from seemore_edge.core.imageio import atomic_write  # noqa: E402
 
 
 def plot_training(log_path: Path, png: Path) -> None:
@@ -33,8 +34,6 @@ def plot_training(log_path: Path, png: Path) -> None:
 
 def plot_routes(counts, ranks, png: Path, title: str) -> None:
     """Per residual group, how often the reference's router picked each expert (one bar per expert rank)."""
-    import numpy as np
-
     counts = np.asarray(counts, dtype=float)
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     groups = np.arange(counts.shape[0])
@@ -54,8 +53,6 @@ def plot_psnr_latency(records: list[dict], png: Path) -> None:
 
     Contenders sit close together (INT8 files differ by thousandths of a dB), so they are told apart by marker and
     colour in a legend with their latency rather than by labels that would overlap."""
-    from matplotlib.ticker import ScalarFormatter
-
     pts = sorted((r for r in records if r["input"] == "frame720p" and r.get("psnr")), key=lambda r: r["median_ms"])
     markers = {"eager": "o", "pte": "s", "tflite": "^"}
     fig, ax = plt.subplots(figsize=(7.5, 5))

@@ -11,7 +11,7 @@ from tqdm import tqdm
 from .datasets import count, load_set
 from .imresize import imresize
 from .metrics import psnr_y, ssim_y
-from .tiling import to_uint8
+from .tiling import to_uint8, upscale_tiled
 
 Upscaler = Callable[[np.ndarray], np.ndarray]  # uint8 HxWx3 LR -> uint8 (sH)x(sW)x3 SR
 
@@ -43,10 +43,8 @@ def model_upscaler(model: torch.nn.Module) -> Upscaler:
 
 def tiled_upscaler(run: Callable[[np.ndarray], np.ndarray], scale: int, tile: tuple[int, int], overlap: int) -> Upscaler:
     """``run`` (float32 1x3xThxTw tile -> SR tile: a runtime's runner or :func:`torch_runner`) over whole images, tiled
-    and blended as the artifacts' cards tell apps to do."""
-    from .tiling import upscale_tiled
-
-    return lambda lr: upscale_tiled(run, lr, scale, tile, overlap)
+    and blended as the artifacts' cards tell apps to do; ``progress(n)`` is called as tiles finish."""
+    return lambda lr, progress=None: upscale_tiled(run, lr, scale, tile, overlap, progress)
 
 
 def torch_runner(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:

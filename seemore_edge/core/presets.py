@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import UserError
+
 SCALES = (2, 3, 4)
 
 
@@ -44,10 +46,10 @@ def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name if name == "tiny" else name.upper()]
     except KeyError:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+        raise UserError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
 
 
 def check_scale(scale: int) -> int:
     if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(map(str, SCALES))}")
+        raise UserError(f"unknown scale {scale!r}; choose one of {', '.join(map(str, SCALES))}")
     return int(scale)

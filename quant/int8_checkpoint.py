@@ -8,23 +8,25 @@ INT8 outputs equal) in about a tenth of the size of a serialised ``.pt2``.
 from __future__ import annotations
 
 import copy
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from seemore_edge.checkpoints import build_model, card_path
-from seemore_edge.presets import get_preset
-from seemore_edge.errors import UserError
-from seemore_edge.imageio import atomic_write
+from seemore_edge.core import records
+from seemore_edge.core.checkpoints import build_model, card_path
+from seemore_edge.core.errors import UserError
+from seemore_edge.core.imageio import atomic_write
+from seemore_edge.core.presets import get_preset
+from seemore_edge.core.records import ModelCard
 
 from quant.deploy_form import to_deploy_form
 from quant.fixed_routing import EXPORT_MIN_SIDE
-from quant.qat import convert, freeze_observers, prepare_qat
+from quant.int8_graph import convert, freeze_observers, prepare_qat
 
-FORMAT = "seemore-edge qat-int8"
+QUANTIZATION = ("INT8 W8A8 (weights per-channel symmetric, activations per-tensor affine), PT2E QAT with ExecuTorch's "
+                "XNNPACK quantizer; observers frozen")
 EXAMPLE_SHAPE = (2, 3, 48, 48)  # batch 2: an example batch of 1 would pin the batch dimension
 
 
@@ -35,7 +37,7 @@ class QatModel:
     scale: int
     experts: tuple[int, ...]
     prepared: torch.fx.GraphModule
-    card: dict = field(default_factory=dict)
+    card: ModelCard | None = None
 
     def fp32(self) -> torch.nn.Module:
         """The deploy form carrying the QAT-trained float weights, without fake quantization."""
@@ -77,38 +79,50 @@ def prepare_for(preset: str, scale: int, experts: tuple[int, ...]) -> torch.fx.G
 
 
 def save_qat(prepared: torch.fx.GraphModule, preset: str, scale: int, experts: tuple[int, ...], path: str | Path,
-             card: dict) -> None:
+             card: dict) -> ModelCard:
+    """The fake-quantized state and its card (kind ``qat-int8``); ``card`` holds the ModelCard fields the state cannot
+    tell (parent, recipe, training, details, ...)."""
     path = Path(path)
     state = {k: v.detach().cpu().contiguous() for k, v in prepared.state_dict().items()}
-    full = {"format": FORMAT, "preset": preset, "scale": scale, "routing": "fixed", "experts": list(experts),
-            "quantization": "INT8 W8A8 (weights per-channel symmetric, activations per-tensor affine), PT2E QAT "
-                            "with ExecuTorch's XNNPACK quantizer; observers frozen", **card}
+    details = {"quantization": QUANTIZATION, **card.pop("details", {})}
+    full = records.from_dict(ModelCard, {"kind": "qat-int8", "preset": preset, "scale": scale,
+                                         "routing": {"type": "fixed", "experts": list(experts)},
+                                         "details": details, **card}, card_path(path).name)
     atomic_write(path, lambda tmp: save_file(state, tmp))
-    atomic_write(card_path(path), lambda tmp: Path(tmp).write_text(json.dumps(full, indent=1) + "\n"))
+    records.write(card_path(path), full)
+    return full
+
+
+def qat_card(path: str | Path) -> ModelCard | None:
+    """The card of a QAT checkpoint, or None when ``path`` is some other file (an FP32 checkpoint, a ``.pth``)."""
+    card = card_path(Path(path))
+    if not card.is_file():
+        return None
+    found = records.read(card, ModelCard)
+    return found if found.kind == "qat-int8" else None
 
 
 def is_qat_checkpoint(path: str | Path) -> bool:
-    card = card_path(Path(path))
-    return card.is_file() and json.loads(card.read_text()).get("format") == FORMAT
+    return qat_card(path) is not None
 
 
 def load_qat(path: str | Path, scale: int | None = None) -> QatModel:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such checkpoint")
-    if not is_qat_checkpoint(path):
-        raise UserError(f"{path}: not a QAT checkpoint (its card {card_path(path).name} must say format "
-                        f"'{FORMAT}')")
-    card = json.loads(card_path(path).read_text())
-    if scale is not None and scale != card["scale"]:
-        raise UserError(f"{path}: checkpoint is for x{card['scale']}, but x{scale} was asked for")
-    prepared = prepare_for(card["preset"], card["scale"], tuple(card["experts"]))
+    card = qat_card(path)
+    if card is None:
+        raise UserError(f"{path}: not a QAT checkpoint (its card {card_path(path).name} must say kind 'qat-int8')")
+    if scale is not None and scale != card.scale:
+        raise UserError(f"{path}: checkpoint is for x{card.scale}, but x{scale} was asked for")
+    experts = tuple(card.routing.experts)
+    prepared = prepare_for(card.preset, card.scale, experts)
     state = load_file(path)
     expected = prepared.state_dict()
     missing = sorted(set(expected) - set(state))
     if missing or len(state) != len(expected):
-        raise UserError(f"{path}: state does not fit SeemoRe-{card['preset']} x{card['scale']} with experts "
-                        f"{card['experts']} (first missing tensor: {missing[0] if missing else 'none'})")
+        raise UserError(f"{path}: state does not fit SeemoRe-{card.preset} x{card.scale} with experts "
+                        f"{list(experts)} (first missing tensor: {missing[0] if missing else 'none'})")
     prepared.load_state_dict(state, strict=True)
     freeze_observers(prepared)
-    return QatModel(card["preset"], card["scale"], tuple(card["experts"]), prepared, card)
+    return QatModel(card.preset, card.scale, experts, prepared, card)

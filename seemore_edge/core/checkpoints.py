@@ -5,7 +5,6 @@ not fit is reported, so a wrong file fails with a sentence instead of a stack tr
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -17,6 +16,8 @@ from .errors import UserError
 from .imageio import atomic_write
 from .model import SeemoRe
 from .presets import PRESETS, check_scale, get_preset
+from .records import ModelCard, Parent, Routing, file_sha256
+from . import records
 
 ROUTINGS = ("dynamic", "fixed")
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -30,12 +31,12 @@ def build_model(preset: str = "T", scale: int = 4, routing: str = "dynamic",
     group running the expert given in ``experts`` (default: the highest-rank expert everywhere, the costliest choice).
     """
     if routing not in ROUTINGS:
-        raise ValueError(f"unknown routing {routing!r}; available: {', '.join(ROUTINGS)}")
+        raise UserError(f"unknown routing {routing!r}; available: {', '.join(ROUTINGS)}")
     p = get_preset(preset)
     if routing == "fixed" and experts is None:
         experts = (len(p.expert_ranks) - 1,) * p.groups
     if routing == "dynamic" and experts is not None:
-        raise ValueError("experts are only given for routing='fixed'")
+        raise UserError("experts are only given for routing='fixed'")
     return SeemoRe(p, check_scale(scale), experts)
 
 
@@ -74,7 +75,14 @@ def infer_config(state: dict[str, torch.Tensor]) -> tuple[str, int]:
     raise UserError(f"no preset has {groups} residual groups of {channels} channels")
 
 
-def _read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+def read_model_card(path: Path) -> ModelCard | None:
+    """The card beside a weights file (validated, schema 0 upgraded), or None where there is none (the authors'
+    ``.pth`` files, a bare safetensors)."""
+    card = card_path(Path(path))
+    return records.read(card, ModelCard) if card.is_file() else None
+
+
+def _read_state(path: Path) -> tuple[dict[str, torch.Tensor], ModelCard | None]:
     if not path.is_file():
         raise UserError(f"{path}: no such checkpoint")
     if path.suffix == ".safetensors":
@@ -82,8 +90,7 @@ def _read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
             state = load_file(path)
         except Exception as e:  # safetensors raises its own error types for bad headers
             raise UserError(f"{path}: not a readable safetensors file ({e})") from None
-        card = json.loads(card_path(path).read_text()) if card_path(path).is_file() else {}
-        return state, card
+        return state, read_model_card(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
@@ -94,7 +101,7 @@ def _read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
         obj = obj["params_ema"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise UserError(f"{path}: expected a state dict or {{'params': state_dict}}")
-    return obj, {}
+    return obj, None
 
 
 def load_state(model: SeemoRe, state: dict[str, torch.Tensor], source: str) -> None:
@@ -144,15 +151,27 @@ def load_program(path: str | Path) -> torch.nn.Module:
         raise UserError(f"{path}: not a loadable exported program ({type(e).__name__})") from None
 
 
-def save_model(model: SeemoRe, path: str | Path, card: dict) -> None:
-    """Weights as safetensors and a card beside them (``<name>.json``), each written atomically."""
+def save_model(model: SeemoRe, path: str | Path, card: dict | None = None) -> ModelCard:
+    """Weights as safetensors and their card beside them (``<name>.json``), each written atomically.
+
+    ``card`` holds the :class:`~seemore_edge.core.records.ModelCard` fields the model cannot tell (name, parent,
+    recipe, training, metrics, details, note); preset, scale, routing and parameter count come from the model."""
     path = Path(path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    full = {"preset": model.preset.name, "scale": model.scale, "routing": model.routing,
-            **({"experts": list(model.experts)} if model.experts is not None else {}),
-            "params": sum(p.numel() for p in model.parameters()), **card}
+    full = records.from_dict(ModelCard, {
+        "kind": "fp32", "preset": model.preset.name, "scale": model.scale,
+        "routing": Routing(model.routing, list(model.experts) if model.experts is not None else None),
+        "params": sum(p.numel() for p in model.parameters()), **(card or {})}, card_path(path).name)
     atomic_write(path, lambda tmp: save_file(state, tmp))
-    atomic_write(card_path(path), lambda tmp: Path(tmp).write_text(json.dumps(full, indent=1) + "\n"))
+    records.write(card_path(path), full)
+    return full
+
+
+def parent_of(path: str | Path, name: str | None = None) -> Parent:
+    """A weights file as a parent in a card: its shipped name (or ``name``, or its stem) and its sha256."""
+    path = Path(path)
+    shipped = {p.resolve(): n for n, p in shipped_weights().items()}
+    return Parent(name or shipped.get(path.resolve(), path.stem), file_sha256(path))
 
 
 def shipped_weights() -> dict[str, Path]:
@@ -160,9 +179,16 @@ def shipped_weights() -> dict[str, Path]:
     return {p.stem: p for p in sorted(WEIGHTS_DIR.glob("*.safetensors"))}
 
 
-def resolve_weights(name: str) -> Path:
+def resolve_weights(name_or_path: str | Path) -> Path:
+    """``--weights`` of every tool: a shipped name (``T-x4``) or a checkpoint file of either kind."""
     found = shipped_weights()
-    if name not in found:
-        listed = ", ".join(found) or "none yet"
-        raise UserError(f"no shipped weights named {name!r} (available: {listed})")
-    return found[name]
+    if str(name_or_path) in found:
+        return found[str(name_or_path)]
+    path = Path(name_or_path)
+    if path.suffix in (".safetensors", ".pth", ".pt"):
+        if not path.is_file():
+            raise UserError(f"{path}: no such checkpoint")
+        return path
+    listed = ", ".join(found) or "none yet"
+    raise UserError(f"no shipped weights named {str(name_or_path)!r} (available: {listed}; or give a .safetensors or "
+                    ".pth file)")

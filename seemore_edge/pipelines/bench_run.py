@@ -1,0 +1,296 @@
+"""The bench's runs: every contender (eager PyTorch FP32 of the full and the edge model, every exported file with its
+card) timed on the same inputs in one process, runs interleaved so machine drift hits all alike; peak memory per
+contender in a separate process; this CPU's throughput limit and the convolutions-alone floor through each runtime;
+per-kernel ETDump profiles of the .pte files; a crop grid of what each INT8 artifact computes."""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from export import load_runner
+from export.card import read_card
+from export.conv_floor import export_floors
+from export.profile_pte import profile, summary
+from export.throughput import GMACS as LIMIT_GMACS, export_limits
+from export.verify import tile_latency
+from quant.int8_checkpoint import is_qat_checkpoint, load_qat
+from seemore_edge.core.checkpoints import load_model, read_model_card, resolve_weights
+from seemore_edge.core.complexity import count_gmacs
+from seemore_edge.core.datasets import data_root, load_set
+from seemore_edge.core.errors import UserError
+from seemore_edge.core.imresize import imresize
+from seemore_edge.core.scoring import run_model
+from seemore_edge.core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, Tile, tile_text, upscale_tiled
+from seemore_edge.pipelines.artifact_set import ArtifactSet, export_set
+from seemore_edge.pipelines.plots import plot_crop_grid
+
+FRAME_LR = (180, 320)  # 1280x720 output at x4
+TILE = DEFAULT_TILE  # the tile128 input
+
+
+@dataclass
+class BenchConfig:
+    reference: str = "T-x4"  # shipped name or file: the eager FP32 baseline every ratio is taken against
+    qat: str = "T-x4-qat"  # the eager edge contender, the default export source and the floor's convolutions
+    threads: list[int] = None
+    runs: int = 20
+    data_root: str | None = None
+
+
+# --- contenders -----------------------------------------------------------------------------------------------------
+
+@dataclass
+class Contender:
+    """A name, how to run one LR input (float32 NCHW) and what it is; ``tile`` is None for whole-frame eager models.
+    ``role`` is what reports select by: "reference" (the baseline), "edge" (eager edge model) or "artifact"."""
+    name: str
+    role: str
+    format: str
+    precision: str
+    run: Callable[[np.ndarray], np.ndarray]
+    tile: Tile | None
+    overlap: int
+    scale: int
+    size_kb: float
+    psnr: dict | None
+    path: Path | None = None
+
+    def frame(self, lr_uint8: np.ndarray) -> np.ndarray:
+        if self.tile is None:
+            x = np.ascontiguousarray(lr_uint8.transpose(2, 0, 1)[None], np.float32) / 255.0
+            return self.run(x)
+        return upscale_tiled(self.run, lr_uint8, self.scale, self.tile, self.overlap)
+
+
+def _eager(module, threads):
+    def run(x):
+        torch.set_num_threads(threads)
+        with torch.no_grad():
+            return module(torch.from_numpy(x)).numpy()
+    return run
+
+
+def _artifact_runner(path: Path, tile: tuple[int, int], threads: int):
+    runner = load_runner(path, tile, threads)
+    if path.suffix == ".pte":  # ExecuTorch's pool is process-wide: make sure it has this contender's size
+        from executorch.extension.pybindings.portable_lib import (_threadpool_get_thread_count,
+                                                                  _unsafe_reset_threadpool)
+
+        def run(x):
+            if _threadpool_get_thread_count() != threads:
+                _unsafe_reset_threadpool(threads)
+            return runner(x)
+        return run
+    return runner
+
+
+def artifact_contender(path: Path, threads: int) -> Contender:
+    card = read_card(path)
+    return Contender(path.name, "artifact", card.format, card.precision,
+                     _artifact_runner(path, tuple(card.tile), threads), tuple(card.tile), card.overlap, card.scale,
+                     card.size_bytes / 1024, {s: v.psnr for s, v in card.psnr.items()} if card.psnr else None, path)
+
+
+def artifact_files(folder: Path) -> list[Path]:
+    """The files the bench times: .pte and .tflite (Core ML has no runtime here)."""
+    return sorted(p for p in folder.iterdir() if p.suffix in (".pte", ".tflite"))
+
+
+def contenders(cfg: BenchConfig, artifacts: Path, threads: int) -> list[Contender]:
+    ref_path = resolve_weights(cfg.reference)
+    ref = load_model(ref_path)
+    card = read_model_card(ref_path)
+    psnr = {s: v.psnr for s, v in card.metrics.sets.items()} if card and card.metrics else None
+    out = [Contender(f"eager FP32 full ({cfg.reference})", "reference", "eager", "fp32", _eager(ref, threads), None,
+                     0, ref.scale, ref_path.stat().st_size / 1024, psnr, ref_path)]
+    qat_path = resolve_weights(cfg.qat)
+    edge = load_qat(qat_path).fp32()
+    out.append(Contender(f"eager FP32 edge ({cfg.qat} float weights)", "edge", "eager", "fp32", _eager(edge, threads),
+                         None, 0, ref.scale, qat_path.stat().st_size / 1024, None, qat_path))
+    return out + [artifact_contender(path, threads) for path in artifact_files(artifacts)]
+
+
+# --- timing ---------------------------------------------------------------------------------------------------------
+
+def time_interleaved(cs: list[Contender], inputs: dict, runs: int) -> dict:
+    """{(contender, input): [ms, ...]}: every run goes once through every contender before the next run starts."""
+    times = {(c.name, name): [] for c in cs for name in inputs if _takes(c, inputs[name][0])}
+    for name, (kind, x) in inputs.items():
+        takers = [c for c in cs if _takes(c, kind)]
+        for c in takers:  # warm-up
+            for _ in range(2):
+                _call(c, kind, x)
+        for _ in range(runs):
+            for c in takers:
+                t0 = time.perf_counter()
+                _call(c, kind, x)
+                times[(c.name, name)].append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+def _takes(c: Contender, kind: str) -> bool:
+    """Every contender takes the frame; the 128 tile only eager models and artifacts made for it (a 180x320
+    artifact's one call is its frame record)."""
+    return kind == "frame" or c.tile is None or tuple(c.tile) == TILE
+
+
+def _call(c: Contender, kind: str, x):
+    return c.run(x) if kind == "tile" else c.frame(x)
+
+
+def peak_memory(kind: str, path: str, threads: int) -> float:
+    """Peak resident memory (MB) of a fresh process that loads one contender and upscales one 720p frame."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    res = subprocess.run([sys.executable, "-m", "seemore_edge.bench", "--child", kind, path, str(threads)],
+                         capture_output=True, text=True, env=env, timeout=900)
+    if res.returncode != 0:
+        raise UserError(f"memory probe of {path} failed: {res.stderr.strip().splitlines()[-1:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+
+
+def memory_child(kind: str, path: str, threads: int) -> None:
+    """The separate process of ``peak_memory``: load one contender, upscale one frame, print the high-water mark."""
+    lr = (np.random.default_rng(0).random(FRAME_LR + (3,)) * 255).astype(np.uint8)
+    if kind == "eager":
+        p = resolve_weights(path)
+        module = load_qat(p).fp32() if is_qat_checkpoint(p) else load_model(p)
+        c = Contender(path, "eager", "eager", "fp32", _eager(module, threads), None, 0, 4, 0, None)
+    else:
+        c = artifact_contender(Path(path), threads)
+    c.frame(lr)
+    print(json.dumps({"peak_rss_mb": _peak_rss_mb()}))
+
+
+def _peak_rss_mb() -> float:
+    """This process's own high-water mark. Not ``getrusage``: Linux carries ru_maxrss across fork and exec, so a child
+    of a large parent reports the parent's size."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1 << 20 if sys.platform == "darwin" else 1024)
+
+
+def export_default_set(weights: str, folder: Path, threads: int) -> Path:
+    """The artifacts a no-``--artifacts`` bench times: INT8 and FP32 at the 128 tile, INT8 at the 180x320 frame tile;
+    scored on nothing (their PSNR is what ``export`` measures), only timed here."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def announce(path: Path) -> None:
+        print(f"exporting {path.name} ...", flush=True)
+    export_set(ArtifactSet(weights, ["pte", "tflite"], ["int8", "fp32"], TILE, DEFAULT_OVERLAP, folder, None, [],
+                           threads), announce)
+    export_set(ArtifactSet(weights, ["pte", "tflite"], ["int8"], FRAME_LR, DEFAULT_OVERLAP, folder, None, [],
+                           threads), announce)
+    return folder
+
+
+def run_bench(args: BenchConfig, artifacts: Path, thread_counts: list[int], tmp: Path) -> tuple[list[dict], dict, dict]:
+    """(records, limits, floors). ``tmp`` holds the limit and floor files, never ``artifacts``."""
+    ref = load_model(resolve_weights(args.reference))
+    gmacs = {"tile128": count_gmacs(ref, *TILE), "frame720p": count_gmacs(ref, *FRAME_LR)}
+    frame = (np.random.default_rng(0).random(FRAME_LR + (3,)) * 255).astype(np.uint8)
+    tile = np.random.default_rng(1).random((1, 3, *TILE), dtype=np.float32)
+    inputs = {"tile128": ("tile", tile), "frame720p": ("frame", frame)}
+    files = artifact_files(artifacts)
+    formats = sorted({p.suffix[1:] for p in files})
+    limit_paths = export_limits(tmp, formats)
+    int8_formats = sorted({card.format for card in map(read_card, files) if card.precision == "int8"})
+    floor_paths = export_floors(load_qat(resolve_weights(args.qat)).fp32(), FRAME_LR, tmp, int8_formats)
+    records, limits, floors = [], {}, {}
+    for threads in thread_counts:
+        cs = contenders(args, artifacts, threads)
+        times = time_interleaved(cs, inputs, args.runs)
+        for (fmt, precision), path in limit_paths.items():
+            ms = tile_latency(_artifact_runner(path, (96, 96), threads), (96, 96), max(5, args.runs // 2), 2)
+            limits[f"{fmt} {precision} {threads}t"] = round(LIMIT_GMACS / (ms["median_ms"] / 1e3), 1)
+        for fmt, (path, skeleton) in floor_paths.items():  # the INT8 artifacts' floor: their convolutions alone
+            ms = tile_latency(_artifact_runner(path, FRAME_LR, threads), FRAME_LR, max(5, args.runs // 2), 2)
+            floors[f"{fmt} int8 {threads}t"] = {"ms": round(ms["median_ms"], 1), "tile": list(FRAME_LR), "convs": len(skeleton.convs),
+                                                "gmacs": round(skeleton.macs / 1e9, 3),
+                                                "gmacs_by_kind": {k: round(v / 1e9, 3)
+                                                                  for k, v in skeleton.macs_by_kind.items()}}
+        for c in cs:
+            kind = "eager" if c.role in ("reference", "edge") else "artifact"
+            rss = peak_memory(kind, str(c.path), threads)
+            for name in inputs:
+                if (c.name, name) not in times:
+                    continue
+                ms = times[(c.name, name)]
+                median = float(np.median(ms))
+                rec = {"contender": c.name, "role": c.role, "format": c.format, "precision": c.precision, "threads": threads,
+                       "input": name, "median_ms": round(median, 2), "p90_ms": round(float(np.percentile(ms, 90)), 2),
+                       "min_ms": round(float(np.min(ms)), 2),
+                       "tile": list(c.tile) if c.tile else None, "overlap": c.overlap if c.tile else None,
+                       "runs": len(ms), "peak_rss_mb": round(rss, 1), "size_kb": round(c.size_kb, 1),
+                       "gmacs": round(gmacs[name], 3), "gmac_per_s": round(gmacs[name] / (median / 1e3), 1),
+                       "psnr": c.psnr}
+                lim = limits.get(f"{c.format} {c.precision} {threads}t")
+                if lim:
+                    rec["pct_of_limit"] = round(100 * rec["gmac_per_s"] / lim, 1)
+                records.append(rec)
+        base = {r["input"]: r["median_ms"] for r in records if r["threads"] == threads and r["role"] == "reference"}
+        for r in records:
+            if r["threads"] == threads:
+                r["speedup_vs_eager_full"] = round(base[r["input"]] / r["median_ms"], 2)
+    return records, limits, floors
+
+
+def profiles(artifacts: Path, threads: int) -> list[dict]:
+    """Per-kernel time of every .pte (one tile, ETDump). LiteRT's Python runtime has no per-operator profiler; its
+    C++ benchmark_model has one (``--enable_op_profiling``, in the ``--android`` command lines)."""
+    out = []
+    for path in sorted(p for p in artifacts.iterdir() if p.suffix == ".pte"):
+        prof = profile(path, tuple(read_card(path).tile), threads)
+        out.append(prof | {"summary": summary(prof["kernels"])})
+    return out
+
+
+def crop_grid(args: BenchConfig, artifacts: Path, png: Path) -> str | None:
+    """HR, bicubic, the full FP32 model and every INT8 artifact in its runtime on one crop of a BSD100 image."""
+    root = data_root(args.data_root)
+    if root is None or not (root / "BSD100").is_dir():
+        print("no BSD100 under the data root: crop grid skipped")
+        return None
+    pair = next(iter(load_set(root, "BSD100", 4)))
+    ref = load_model(resolve_weights(args.reference))
+    h, w = pair.hr.shape[:2]
+    y, x, n = h // 2 - 64, w // 2 - 64, 128
+
+    def crop(img):
+        return img[y:y + n, x:x + n]
+    panels = [("HR", crop(pair.hr)), ("bicubic", crop(imresize(pair.lr, 4))),
+              (f"{args.reference} FP32 (full)", crop(run_model(ref, pair.lr)))]
+    for path in artifact_files(artifacts):
+        c = artifact_contender(path, 2)
+        if c.precision == "int8":
+            panels.append((f"{c.format} INT8, tile {tile_text(c.tile)}", crop(c.frame(pair.lr))))
+    plot_crop_grid(panels, png, f"BSD100 {pair.name}, x4, center crop {n}x{n}")
+    return png.name
+
+
+def android_commands(artifacts: Path, runs: int, et_runner: str, litert_benchmark: str) -> str:
+    """adb command lines for ExecuTorch's executor_runner and LiteRT's benchmark_model on an attached phone."""
+    lines = ["# Not run here (no phone attached to this machine). Push the runtimes' benchmark binaries first."]
+    for p in sorted(artifacts.iterdir()):
+        if p.suffix == ".pte":
+            lines += [f"adb push {p} /data/local/tmp/{p.name}",
+                      f"adb shell {et_runner} --model_path /data/local/tmp/{p.name} --num_executions {runs}"]
+        elif p.suffix == ".tflite":
+            lines += [f"adb push {p} /data/local/tmp/{p.name}",
+                      f"adb shell {litert_benchmark} --graph=/data/local/tmp/{p.name} --num_threads=2 "
+                      f"--use_xnnpack=true --num_runs={runs} --enable_op_profiling=true"]
+    lines.append("# iOS: open the .mlpackage in Xcode > Performance tab (Core ML performance report) on a device.")
+    return "\n".join(lines)
