@@ -38,7 +38,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ckpt") / "tiny-x4.safetensors"
-    save_model(build_model("tiny", 4), path, {"recipe": "random init for tests"})
+    save_model(build_model("tiny", 4), path, {"recipe": {"init": "random, seed 0, for tests"}})
     return path
 
 

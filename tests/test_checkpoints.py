@@ -31,11 +31,13 @@ def test_official_layout_names_every_tensor(golden):
 def test_our_format_round_trip_with_card(tmp_path):
     torch.manual_seed(1)
     model = build_model("T", 2)
-    save_model(model, tmp_path / "m.safetensors", {"metrics": {"Set5": {"psnr": 1.0}}})
+    metrics = {"protocol": "test", "command": "none", "sets": {"Set5": {"psnr": 1.0, "ssim": 0.5, "images": 5}}}
+    save_model(model, tmp_path / "m.safetensors", {"metrics": metrics})
     card = json.loads((tmp_path / "m.json").read_text())
-    assert card["preset"] == "T" and card["scale"] == 2 and card["routing"] == "dynamic" and card["params"] == 220_104
+    assert card["schema"] == 1 and card["kind"] == "fp32" and card["preset"] == "T" and card["scale"] == 2
+    assert card["routing"] == {"type": "dynamic", "experts": None} and card["params"] == 220_104
     loaded = load_model(tmp_path / "m.safetensors")
-    assert loaded.card["metrics"]["Set5"]["psnr"] == 1.0
+    assert loaded.card.metrics.sets["Set5"].psnr == 1.0
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
         assert torch.equal(a, b)
 

@@ -5,7 +5,8 @@ import copy
 import torch
 
 from quant.deploy_form import to_deploy_form
-from quant.int8_graph import convert, distill_loss, freeze_observers, prepare_qat
+from quant.finetune import distill_loss
+from quant.int8_graph import convert, freeze_observers, prepare_qat
 from seemore_edge import build_model
 
 

@@ -15,16 +15,16 @@ ARGS = ["--iters", "4", "--batch", "2", "--patch", "32", "--calibration", "2", "
 def test_main_job_end_to_end_and_resume(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("SEEMORE_DATA", raising=False)
     out = tmp_path / "qat"
-    code, stdout, _ = run_tool(qat, ["--reference", str(tiny_checkpoint), "--out", str(out)] + ARGS, capsys)
+    code, stdout, _ = run_tool(qat, ["--weights", str(tiny_checkpoint), "--out", str(out)] + ARGS, capsys)
     assert code == 0 and "INT8 vs reference" in stdout
     report = json.loads((out / "report.json").read_text())
     assert len(report["rows"]) == 5 and set(report["drops"]) == {"samples"}
     assert sum(report["routing"]["counts"][0]) == 5
-    for name in ("routes.png", "edge_fp32.safetensors", "qat_int8.pt2", "report.md", "control.ckpt", "qat.ckpt",
-                 "qat.safetensors", "export/tiny-x4-qat-int8.pte", "export/tiny-x4-qat-int8.tflite",
+    for name in ("routes.png", "edge_fp32.safetensors", "qat_int8.pt2", "report.md", "qat.safetensors", "export/tiny-x4-qat-int8.pte", "export/tiny-x4-qat-int8.tflite",
                  "export/tiny-x4-qat-int8.mlpackage"):
         assert (out / name).exists(), name
     artifacts = {a["format"]: a for a in report["artifacts"]}
+    assert artifacts["pte"]["executed_by"] == "executorch" and artifacts["mlpackage"]["executed_by"] is None
     assert artifacts["pte"]["partitions"] == 1 and artifacts["pte"]["size_kb"] > 0
     for fmt in ("pte", "tflite"):  # scored in their runtimes, within a few hundredths of a dB of PyTorch INT8
         assert abs(artifacts[fmt]["diff_vs_pytorch_int8"]["samples"]) < 0.1, artifacts[fmt]
@@ -32,11 +32,20 @@ def test_main_job_end_to_end_and_resume(tiny_checkpoint, tmp_path, capsys, monke
     int8 = load_program(out / "qat_int8.pt2")
     with torch.no_grad():
         assert int8(torch.rand(2, 3, 40, 52)).shape == (2, 3, 160, 208)  # any batch and size, not just the example's
-    code, _, _ = run_tool(qat, ["--reference", str(tiny_checkpoint), "--out", str(out)] + ARGS, capsys)
+    assert len(list(out.glob("control-*.ckpt"))) == len(list(out.glob("qat-*.ckpt"))) == 1
+    stages = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")}
+    code, _, _ = run_tool(qat, ["--weights", str(tiny_checkpoint), "--out", str(out)] + ARGS, capsys)
     assert code == 0 and json.loads((out / "report.json").read_text())["rows"] == report["rows"]
-    code, _, err = run_tool(qat, ["--reference", str(tiny_checkpoint), "--out", str(out), "--iters", "5"] + ARGS[2:],
-                            capsys)
-    assert code == 2 and "other settings" in err
+    assert all((out / n).stat().st_mtime_ns == t for n, t in stages.items() if n != "report.json")  # all reused
+    # Other fine-tuning settings: the stages they feed are recomputed, routing and expert choice are reused.
+    code, _, _ = run_tool(qat, ["--weights", str(tiny_checkpoint), "--out", str(out), "--iters", "5", "--formats", ""]
+                          + ARGS[2:], capsys)
+    again = json.loads((out / "report.json").read_text())
+    assert code == 0 and again["iters"] == 5 and again["artifacts"] == []
+    assert (out / "routes.json").stat().st_mtime_ns == stages["routes.json"]
+    assert (out / "experts.json").stat().st_mtime_ns == stages["experts.json"]
+    assert (out / "scores_int8.json").stat().st_mtime_ns != stages["scores_int8.json"]
+    assert len(list(out.glob("qat-*.ckpt"))) == 2
 
 
 def test_main_job_bad_input(tiny_checkpoint, tmp_path, capsys):
@@ -48,10 +57,10 @@ def test_main_job_bad_input(tiny_checkpoint, tmp_path, capsys):
              (["--train-dir", str(empty)], "no images in it"),
              (["--out", "/proc/seemore-qat"], "not writable")]
     for extra, words in cases:
-        argv = ["--reference", str(tiny_checkpoint), "--out", str(tmp_path / "o")] + ARGS + extra
+        argv = ["--weights", str(tiny_checkpoint), "--out", str(tmp_path / "o")] + ARGS + extra
         code, _, err = run_tool(qat, argv, capsys)
         assert code == 2 and err.count("\n") == 1 and words in err, (extra, err)
     # A malformed tile is refused before the run folder is written.
-    code, _, err = run_tool(qat, ["--reference", str(tiny_checkpoint), "--out", str(tmp_path / "t")] + ARGS +
+    code, _, err = run_tool(qat, ["--weights", str(tiny_checkpoint), "--out", str(tmp_path / "t")] + ARGS +
                             ["--tile", "32x"], capsys)
     assert code == 2 and "HEIGHTxWIDTH" in err and not (tmp_path / "t").exists()

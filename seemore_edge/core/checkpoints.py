@@ -20,7 +20,7 @@ from .records import ModelCard, Parent, Routing, file_sha256
 from . import records
 
 ROUTINGS = ("dynamic", "fixed")
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS_DIR = Path(__file__).parents[1] / "weights"  # seemore_edge/weights, beside the floors
 
 
 def build_model(preset: str = "T", scale: int = 4, routing: str = "dynamic",
