@@ -17,7 +17,7 @@ from .core.errors import UserError
 from .core.imageio import DEFAULT_MAX_PIXELS, check_writable, read_image, write_image
 from .core.presets import check_scale, get_preset
 from .core.scoring import tiled_upscaler, torch_runner
-from .core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, as_tile, check_tile, make_grid, tile_text
+from .core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, as_tile, make_grid, tile_text
 from .pipelines.models import load_weights
 from export.verify import artifact_upscaler
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         model = load_weights(args.weights, args.scale)
         tile = as_tile(args.tile or DEFAULT_TILE)
         overlap = DEFAULT_OVERLAP if args.overlap is None else args.overlap
-        check_tile(tile, overlap)
+        make_grid(*tile, tile, overlap)  # a bad overlap fails here, before any image is read
         scale, min_side, preset = model.scale, model.min_lr_size, model.preset.name
         if min(tile) < min_side:
             raise UserError(f"--tile {tile_text(tile)} is below the model's minimum input of {min_side} pixels a side")

@@ -20,14 +20,14 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     qat = tmp_path / "tiny-qat.safetensors"
     save_qat(prepared, "tiny", 4, (2,), qat, {})
     artifacts = tmp_path / "artifacts"
-    assert export_tool.main(["--checkpoint", str(qat), "--formats", "pte,tflite", "--precision", "int8",
+    assert export_tool.main(["--weights", str(qat), "--formats", "pte,tflite", "--precision", "int8",
                              "--tile", "128", "--overlap", "16", "--out", str(artifacts), "--sets", "samples",
                              "--threads", "1"]) == 0
     # A frame-shaped artifact beside them: it takes the frame in its own tiles and has no 128-tile record.
-    assert export_tool.main(["--checkpoint", str(qat), "--formats", "pte", "--precision", "int8", "--tile", "64x96",
+    assert export_tool.main(["--weights", str(qat), "--formats", "pte", "--precision", "int8", "--tile", "64x96",
                              "--overlap", "8", "--out", str(artifacts), "--sets", "samples", "--threads", "1"]) == 0
     # And one at the frame's own 180x320 tile, whose ETDump profile meets the floor's convolutions family by family.
-    assert export_tool.main(["--checkpoint", str(qat), "--formats", "pte", "--precision", "int8", "--tile", "180x320",
+    assert export_tool.main(["--weights", str(qat), "--formats", "pte", "--precision", "int8", "--tile", "180x320",
                              "--out", str(artifacts), "--sets", "samples", "--threads", "1"]) == 0
     out, js = tmp_path / "bench", tmp_path / "bench.json"
     code, stdout, err = run_tool(bench, ["--artifacts", str(artifacts), "--reference", str(tiny_checkpoint), "--qat",

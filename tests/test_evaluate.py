@@ -32,14 +32,14 @@ def test_bicubic_reproduces_the_paper(data_root, tmp_path, capsys, scale):
 def test_evaluate_a_checkpoint_on_the_embedded_default(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("SEEMORE_DATA", raising=False)
     out = tmp_path / "e.json"
-    code, stdout, _ = run_tool(evaluate, ["--checkpoint", str(tiny_checkpoint), "--json", str(out)], capsys)
+    code, stdout, _ = run_tool(evaluate, ["--weights", str(tiny_checkpoint), "--json", str(out)], capsys)
     assert code == 0
     assert json.loads(out.read_text())["sets"]["samples"]["images"] == 5
 
 
 def test_evaluate_errors(tiny_checkpoint, tmp_path, capsys, data_root):
     cases = [["--method", "bicubic", "--scale", "5"],
-             ["--checkpoint", str(tiny_checkpoint), "--scale", "2"],
+             ["--weights", str(tiny_checkpoint), "--scale", "2"],
              ["--weights", "no-such-model"],
              ["--method", "bicubic", "--data-root", str(tmp_path / "nowhere")],
              ["--method", "bicubic", "--data-root", str(data_root), "--sets", "Set6"],
@@ -72,4 +72,4 @@ def test_shipped_references_reach_their_floor(data_root, tmp_path, capsys, name,
     assert code == 0
     got = json.loads(out.read_text())["sets"]["Set5"]["psnr"]
     card = json.loads(shipped_weights()[name].with_suffix(".json").read_text())
-    assert got >= floor and abs(got - card["metrics"]["Set5"]["psnr"]) < 1e-3, (got, card["metrics"]["Set5"])
+    assert got >= floor and abs(got - card["metrics"]["sets"]["Set5"]["psnr"]) < 1e-3, (got, card["metrics"])

@@ -35,7 +35,7 @@ def exported(tiny_qat, tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("SEEMORE_DATA", raising=False)
-        code = export_tool.main(["--checkpoint", str(tiny_qat), "--formats", "pte,tflite,mlpackage",
+        code = export_tool.main(["--weights", str(tiny_qat), "--formats", "pte,tflite,mlpackage",
                                  "--precision", "int8,fp32", "--tile", "32", "--overlap", "4", "--out", str(out),
                                  "--sets", "samples"])
     assert code == 0
@@ -62,9 +62,9 @@ def test_all_formats_exported_with_cards(exported):
         if artifact.suffix == ".json":
             continue
         card = read_card(artifact)  # also checks the sha256
-        assert (card["tile"], card["overlap"], card["scale"], card["preset"]) == ((32, 32), 4, 4, "tiny")
-        assert card["routing"] == {"type": "fixed", "experts": [2]}
-        assert card["size_bytes"] > 0 and card["tools"]["torch"]
+        assert (tuple(card.tile), card.overlap, card.scale, card.preset) == ((32, 32), 4, 4, "tiny")
+        assert (card.routing.type, card.routing.experts) == ("fixed", [2]) and card.schema == 1
+        assert card.size_bytes > 0 and card.tools["torch"]
 
 
 @pytest.mark.parametrize("fmt", ["pte", "tflite"])
@@ -81,13 +81,13 @@ def test_runtimes_match_pytorch(exported, tiny_qat, fmt):
         # quantized ops, a few steps of the output's quantization at most.
         assert err < (1e-4 if precision == "fp32" else 0.05), (artifact.name, err)
         card = read_card(artifact)
-        assert card["psnr"]["samples"]["images"] == 5 and card["latency"]["median_ms"] > 0
+        assert card.psnr["samples"].images == 5 and card.latency.median_ms > 0
         # No --threads: all cores in every runtime (LiteRT's own default was one thread).
-        assert card["latency"]["threads"] == os.cpu_count()
+        assert card.latency.threads == os.cpu_count()
 
 
 def test_pte_int8_fully_delegated(exported):
-    audit = read_card(exported / "tiny-qat-int8.pte")["audit"]
+    audit = read_card(exported / "tiny-qat-int8.pte").audit
     assert audit["partitions"] == 1 and not audit["not_delegated"], audit
     assert audit["ops"]["quantized_decomposed_dequantize_per_channel_default"]["delegated"] > 0
     # Constants are named by number, not by XNNPACK's 64-digit SHA-256, and per-channel scales sit inline in the
@@ -131,14 +131,14 @@ def test_pte_int8_lookup_table_gelu(tiny_qat, tmp_path):
 
 def test_tflite_int8_computes_in_int8(exported):
     card = read_card(exported / "tiny-qat-int8.tflite")
-    ops = card["audit"]["ops"]
+    ops = card.audit["ops"]
     # Float by design (quant/qat.py): of the convs only the final LayerNorm's two statistics convs (C -> 1, 1x1); and
     # the residual sums, so the output (the last add, of the RGB mean) is float as well.
     assert ops.get("CONV_2D int8", 0) > 0 and ops.get("CONV_2D float32", 0) <= 2, ops
-    assert ops.get("ADD float32", 0) > 0 and card["output"]["dtype"] == "float32", (ops, card["output"])
+    assert ops.get("ADD float32", 0) > 0 and card.output.dtype == "float32", (ops, card.output)
     # GELU and RSQRT run in float between dequantize and quantize, so LiteRT's XNNPACK delegate takes the whole graph
     # (export/litert_tflite.float_where_xnnpack_needs_it); the converter's INT8 ones split it.
-    assert card["audit"]["partitions"] == 1 and not ops.get("GELU int8") and not ops.get("RSQRT int8"), card["audit"]
+    assert card.audit["partitions"] == 1 and not ops.get("GELU int8") and not ops.get("RSQRT int8"), card.audit
     # Tensor names are dropped and repeated vectors stored once (export/litert_tflite.compact); the signature still
     # names the input and output, and the file computes what it did (test_runtimes_match_pytorch).
     from ai_edge_litert.interpreter import Interpreter
@@ -159,12 +159,12 @@ def test_tflite_int8_computes_in_int8(exported):
 
 
 def test_mlpackage_structure(exported):
-    int8 = read_card(exported / "tiny-qat-int8.mlpackage")["audit"]
+    int8 = read_card(exported / "tiny-qat-int8.mlpackage").audit
     assert int8["int8_weight_ops"] > 0 and int8["activation_quantize_ops"] > 0
     # Float by design: only the final LayerNorm's two statistics convs (quant/qat.py FLOAT_MODULES).
     assert int8["float_weight_conv_or_linear"] <= 2 and int8["debug_files"] == []
     assert int8["inputs"] == [{"name": "lr", "shape": [1, 3, 32, 32], "dtype": "float32"}]
-    fp16 = read_card(exported / "tiny-qat-fp16.mlpackage")["audit"]
+    fp16 = read_card(exported / "tiny-qat-fp16.mlpackage").audit
     assert fp16["int8_weight_ops"] == 0 and fp16["float_weight_conv_or_linear"] > 0
 
 
@@ -174,7 +174,7 @@ def test_mlpackage_prediction_needs_macos(exported):
     if sys.platform == "darwin":
         pytest.skip("on macOS the package is scored like the others")
     card = read_card(exported / "tiny-qat-int8.mlpackage")
-    assert card["psnr"] is None and "macOS" in card["not_measured"]
+    assert card.psnr is None and "macOS" in card.not_measured and card.executed_by is None
 
 
 def test_evaluate_artifact_matches_card(exported, capsys, monkeypatch):
@@ -183,20 +183,20 @@ def test_evaluate_artifact_matches_card(exported, capsys, monkeypatch):
     out = exported.parent / "eval.json"
     code, _, err = run_tool(evaluate, ["--artifact", str(artifact), "--sets", "samples", "--json", str(out)], capsys)
     assert code == 0, err
-    assert json.loads(out.read_text())["sets"]["samples"]["psnr"] == read_card(artifact)["psnr"]["samples"]["psnr"]
+    assert json.loads(out.read_text())["sets"]["samples"]["psnr"] == read_card(artifact).psnr["samples"].psnr
 
 
 def test_fp32_artifacts_score_as_pytorch_fp32(exported, tiny_qat, tmp_path, capsys, monkeypatch):
     """The FP32 artifacts against the same float weights in PyTorch, tiled alike (``evaluate --float --tile``)."""
     monkeypatch.delenv("SEEMORE_DATA", raising=False)
     out = tmp_path / "fp32.json"
-    code, _, err = run_tool(evaluate, ["--checkpoint", str(tiny_qat), "--float", "--tile", "32", "--overlap", "4",
+    code, _, err = run_tool(evaluate, ["--weights", str(tiny_qat), "--float", "--tile", "32", "--overlap", "4",
                                        "--sets", "samples", "--json", str(out)], capsys)
     assert code == 0, err
     eager = json.loads(out.read_text())["sets"]["samples"]["psnr"]
     for fmt in ("pte", "tflite"):
-        assert abs(read_card(exported / f"tiny-qat-fp32.{fmt}")["psnr"]["samples"]["psnr"] - eager) <= 0.01
-    code, _, err = run_tool(evaluate, ["--checkpoint", str(tiny_qat), "--tile", "16", "--sets", "samples"], capsys)
+        assert abs(read_card(exported / f"tiny-qat-fp32.{fmt}").psnr["samples"].psnr - eager) <= 0.01
+    code, _, err = run_tool(evaluate, ["--weights", str(tiny_qat), "--tile", "16", "--sets", "samples"], capsys)
     assert code == 2 and "tile of at least 32 a side" in err
 
 
@@ -204,7 +204,7 @@ def test_rectangular_tile(tiny_qat, tmp_path, monkeypatch):
     """A frame-shaped artifact (``--tile HxW``): named by its tile beside the square ones, the card says [h, w], the
     Core ML package takes that shape, and both runtimes here take exactly it and compute what PyTorch does on it."""
     monkeypatch.delenv("SEEMORE_DATA", raising=False)
-    assert export_tool.main(["--checkpoint", str(tiny_qat), "--formats", "pte,tflite,mlpackage", "--precision", "int8",
+    assert export_tool.main(["--weights", str(tiny_qat), "--formats", "pte,tflite,mlpackage", "--precision", "int8",
                              "--tile", "32x48", "--overlap", "4", "--out", str(tmp_path), "--sets", "samples"]) == 0
     mlpackage = read_card(tmp_path / "tiny-qat-int8-32x48.mlpackage")  # structural check only off macOS
     assert mlpackage["tile"] == (32, 48) and mlpackage["audit"]["inputs"][0]["shape"] == [1, 3, 32, 48]
@@ -214,9 +214,9 @@ def test_rectangular_tile(tiny_qat, tmp_path, monkeypatch):
     for fmt in ("pte", "tflite"):
         artifact = tmp_path / f"tiny-qat-int8-32x48.{fmt}"
         card = read_card(artifact)
-        assert card["tile"] == (32, 48) and card["input"]["shape"] == [1, 3, 32, 48]
-        assert card["output"]["shape"] == [1, 3, 128, 192] and card["psnr"]["samples"]["images"] == 5
-        runner = load_runner(artifact, card["tile"])
+        assert card.tile == [32, 48] and card.input.shape == [1, 3, 32, 48]
+        assert card.output.shape == [1, 3, 128, 192] and card.psnr["samples"].images == 5
+        runner = load_runner(artifact, tuple(card.tile))
         assert np.abs(runner(x) - want).max() < 0.05, fmt
         with pytest.raises(ValueError, match="float32 tiles of 1x3x32x48"):
             runner(np.zeros((1, 3, 48, 32), np.float32))
@@ -227,7 +227,7 @@ def test_bad_inputs(exported, tiny_checkpoint, tmp_path, capsys):
     with pytest.raises(ValueError, match="float32 tiles of 1x3x32x32"):
         runner(np.zeros((1, 3, 32, 32), np.float64))
     # A dynamic-routing checkpoint has no static graph to export.
-    code, _, err = run_tool(export_tool, ["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path)], capsys)
+    code, _, err = run_tool(export_tool, ["--weights", str(tiny_checkpoint), "--out", str(tmp_path)], capsys)
     assert code == 2 and "fixed-routing" in err
     # An artifact that no longer matches its card.
     bad = tmp_path / "changed.tflite"
@@ -237,7 +237,7 @@ def test_bad_inputs(exported, tiny_checkpoint, tmp_path, capsys):
     card_path(bad).write_text(card_path(exported / "tiny-qat-fp32.tflite").read_text())
     code, _, err = run_tool(evaluate, ["--artifact", str(bad), "--sets", "samples"], capsys)
     assert code == 2 and "sha256" in err and len(err.strip().splitlines()) == 1
-    code, _, err = run_tool(export_tool, ["--checkpoint", str(tiny_checkpoint), "--formats", "onnx"], capsys)
+    code, _, err = run_tool(export_tool, ["--weights", str(tiny_checkpoint), "--formats", "onnx"], capsys)
     assert code == 2 and "unknown format" in err
 
 
@@ -247,10 +247,10 @@ def test_tools_run_a_qat_checkpoint_as_int8(tiny_qat, tmp_path, capsys, monkeypa
     from seemore_edge import upscale
 
     monkeypatch.delenv("SEEMORE_DATA", raising=False)
-    code, out, err = run_tool(evaluate, ["--checkpoint", str(tiny_qat), "--sets", "samples"], capsys)
+    code, out, err = run_tool(evaluate, ["--weights", str(tiny_qat), "--sets", "samples"], capsys)
     assert code == 0 and "samples" in out, err
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), np.uint8)).save(tmp_path / "in.png")
-    code, _, err = run_tool(upscale, [str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--checkpoint",
+    code, _, err = run_tool(upscale, [str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--weights",
                                       str(tiny_qat), "--tile", "32", "--overlap", "4"], capsys)
     assert code == 0, err
     assert Image.open(tmp_path / "out.png").size == (200, 160)
@@ -262,17 +262,17 @@ def test_sensitivity_scan(tiny_qat, tiny_checkpoint, tmp_path, capsys, monkeypat
 
     monkeypatch.delenv("SEEMORE_DATA", raising=False)
     out = tmp_path / "sens.json"
-    code, _, err = run_tool(sensitivity, ["--checkpoint", str(tiny_qat), "--sets", "samples", "--json", str(out)],
+    code, _, err = run_tool(sensitivity, ["--weights", str(tiny_qat), "--sets", "samples", "--json", str(out)],
                             capsys)
     assert code == 0, err
     report = json.loads(out.read_text())
     groups = report["groups"]
     assert {"A conv_1", "W conv_1", "A body.0", "W body.0"} <= set(groups), groups.keys()
-    code, _, err = run_tool(evaluate, ["--checkpoint", str(tiny_qat), "--float", "--sets", "samples", "--json",
+    code, _, err = run_tool(evaluate, ["--weights", str(tiny_qat), "--float", "--sets", "samples", "--json",
                                        str(tmp_path / "float.json")], capsys)
     assert code == 0, err
     float_psnr = json.loads((tmp_path / "float.json").read_text())["sets"]["samples"]["psnr"]
     assert abs(report["none_quantized"]["samples"] - float_psnr) < 1e-3
     assert any(g["psnr"]["samples"] != report["all_quantized"]["samples"] for g in groups.values())
-    code, _, err = run_tool(sensitivity, ["--checkpoint", str(tiny_checkpoint)], capsys)
+    code, _, err = run_tool(sensitivity, ["--weights", str(tiny_checkpoint)], capsys)
     assert code == 2 and "QAT checkpoint" in err

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seemore_edge import evaluation, upscale
+from seemore_edge import upscale
+from seemore_edge.core import scoring as evaluation
 from seemore_edge.core.tiling import as_tile, axis_starts, make_grid, mirror_index, pad_to_tile, upscale_tiled
 from tests.conftest import run_tool
 
@@ -72,7 +73,7 @@ def test_tiled_matches_whole_image_on_set14(data_root):
 def test_upscale_writes_the_image(tiny_checkpoint, tmp_path, capsys):
     src = tmp_path / "in.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 70, 3), dtype=np.uint8)).save(src)
-    code, out, _ = run_tool(upscale, [str(src), str(tmp_path / "out.png"), "--checkpoint", str(tiny_checkpoint),
+    code, out, _ = run_tool(upscale, [str(src), str(tmp_path / "out.png"), "--weights", str(tiny_checkpoint),
                                       "--tile", "32", "--overlap", "8"], capsys)
     assert code == 0 and Image.open(tmp_path / "out.png").size == (280, 160)
 
@@ -91,7 +92,9 @@ def test_upscale_bad_inputs_fail_cleanly(tiny_checkpoint, tmp_path, capsys):
     locked.chmod(0o500)
     if os.geteuid() == 0:  # root ignores permission bits; /proc takes no new files from anyone
         locked = Path("/proc")
-    ck = ["--checkpoint", str(tiny_checkpoint)]
+    ck = ["--weights", str(tiny_checkpoint)]
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
     cases = {
         "missing file": ([str(tmp_path / "nope.png"), "OUT"] + ck, "no such file"),
         "zero-byte file": ([str(tmp_path / "empty.png"), "OUT"] + ck, "empty file"),
@@ -104,7 +107,7 @@ def test_upscale_bad_inputs_fail_cleanly(tiny_checkpoint, tmp_path, capsys):
         "malformed tile": ([str(ok), "OUT", "--tile", "32x"] + ck, "HEIGHTxWIDTH"),
         "tile below the minimum": ([str(ok), "OUT", "--tile", "32x8", "--overlap", "2"] + ck, "below the model's minimum"),
         "scale mismatch": ([str(ok), "OUT", "--scale", "2"] + ck, "checkpoint is for x4, but x2"),
-        "checkpoint not SeemoRe": ([str(ok), "OUT", "--checkpoint", str(ok)], "not a readable PyTorch checkpoint"),
+        "checkpoint not SeemoRe": ([str(ok), "OUT", "--weights", str(junk)], "not a readable PyTorch checkpoint"),
         "unwritable output": ([str(ok), str(locked / "out.png")] + ck, "not writable"),
         "output is input": ([str(ok), str(ok)] + ck, "is the input"),
     }

@@ -1,7 +1,8 @@
 import Foundation
 
-/// The card the export step writes beside every artifact (<package>.json). Tile, overlap, scale and the value range
-/// come from it. Xcode ships only the compiled model, so the app cannot hash the package: it checks instead that the
+/// The card the export step writes beside every artifact (<package>.json): schema 1 of seemore_edge/core/records.py
+/// (ArtifactCard), the fields the Kotlin reader (android_demo/tiling ArtifactCard.kt) and tests/golden/artifact_card.json
+/// share. Tile, overlap, scale and the value range come from it. Xcode ships only the compiled model, so the app cannot hash the package: it checks instead that the
 /// compiled model's input and output shapes are the card's (CoreMLUpscaler.init), and copy_models.sh refuses a
 /// package without its card.
 struct ModelCard: Decodable {
@@ -21,6 +22,9 @@ struct ModelCard: Decodable {
         var text: String { "\(height)x\(width)" }
     }
     struct Scores: Decodable { let psnr: Double }
+    struct Parent: Decodable { let name: String; let sha256: String }
+    static let schemaVersion = 1
+    let schema: Int
     let file: String
     let format: String
     let precision: String
@@ -31,11 +35,16 @@ struct ModelCard: Decodable {
     let input: IO
     let output: IO
     let psnr: [String: Scores]?
+    let parent: Parent
+    let executed_by: String?
 
     var label: String { "Core ML \(precision.uppercased()) x\(scale) (tile \(tile.text))" }
 
     static func load(_ url: URL) throws -> ModelCard {
         let card = try JSONDecoder().decode(ModelCard.self, from: Data(contentsOf: url))
+        guard card.schema == schemaVersion else {
+            throw ModelProblem.unsupported("\(card.file): card schema \(card.schema); this app reads schema \(schemaVersion) (re-export the model)")
+        }
         guard card.input.layout == "NCHW", card.input.range.count == 2, card.output.range.count == 2,
               card.input.range[1] > card.input.range[0], card.output.range[1] > card.output.range[0] else {
             throw ModelProblem.unsupported("\(card.file): the card's layout or value ranges are not what this app feeds")

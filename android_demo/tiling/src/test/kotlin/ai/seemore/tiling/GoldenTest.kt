@@ -42,6 +42,24 @@ fun main(args: Array<String>) {
     // The bad inputs the app relies on being refused.
     try { Tiling.makeGrid(10, 10, 16, 16, 16); println("FAIL overlap >= tile accepted"); failures += 1 }
     catch (e: IllegalArgumentException) { println("ok   overlap >= tile refused") }
+    // The card reader against tests/golden/artifact_card.json, the card Python's records validate too.
+    val cardFile = File(File(path).parentFile, "artifact_card.json")
+    val card = ArtifactCard.parse(cardFile.readText())
+    val cardProblems = mutableListOf<String>()
+    if (card.schema != 1 || card.file != "T-x4-qat-int8-180x320.tflite" || card.format != "tflite") cardProblems += "identity"
+    if (card.tileH != 180 || card.tileW != 320 || card.overlap != 16 || card.scale != 4) cardProblems += "tiling"
+    if (!card.outputInt8 || card.outputZeroPoint != -128 || Math.abs(card.outputScale - 0.00392157f) > 1e-8f) cardProblems += "output quantization"
+    if (card.executedBy != "litert" || card.parentName != "T-x4-qat" || card.sha256.length != 64) cardProblems += "provenance"
+    if (!card.psnrSummary.startsWith("Set5 31.00 dB")) cardProblems += "psnr summary '${card.psnrSummary}'"
+    if (cardProblems.isEmpty()) println("ok   golden artifact card") else { failures += 1; println("FAIL golden artifact card: $cardProblems") }
+    for ((broken, words) in listOf(
+        cardFile.readText().replace("\"schema\": 1", "\"schema\": 2") to "schema 2",
+        cardFile.readText().replace("\"tile\": [180, 320]", "\"tile\": [180]") to "[height, width]")) {
+        try { ArtifactCard.parse(broken); println("FAIL card with $words accepted"); failures += 1 }
+        catch (e: IllegalArgumentException) {
+            if (words in (e.message ?: "")) println("ok   card with $words refused") else { println("FAIL card refusal said: ${e.message}"); failures += 1 }
+        }
+    }
     println(if (failures == 0) "all ${cases.size} golden cases pass" else "$failures failure(s)")
     exitProcess(if (failures == 0) 0 else 1)
 }
@@ -62,64 +80,3 @@ fun probeModel(scale: Int, tileH: Int, tileW: Int): TileRunner = { lr ->
 private fun Map<String, Any?>.int(key: String) = (this[key] as Number).toInt()
 @Suppress("UNCHECKED_CAST")
 private fun Map<String, Any?>.ints(key: String) = (this[key] as List<Number>).map { it.toInt() }
-
-/** A small JSON reader (objects, arrays, strings, numbers, booleans, null): enough for the golden file. */
-class Json(private val s: String) {
-    private var i = 0
-    fun parse(): Any? { val v = value(); ws(); require(i == s.length) { "trailing data at $i" }; return v }
-    private fun ws() { while (i < s.length && s[i].isWhitespace()) i++ }
-    private fun value(): Any? {
-        ws()
-        return when (s[i]) {
-            '{' -> obj()
-            '[' -> arr()
-            '"' -> str()
-            't' -> { i += 4; true }
-            'f' -> { i += 5; false }
-            'n' -> { i += 4; null }
-            else -> num()
-        }
-    }
-    private fun obj(): Map<String, Any?> {
-        val m = LinkedHashMap<String, Any?>(); i++; ws()
-        if (s[i] == '}') { i++; return m }
-        while (true) {
-            ws(); val k = str(); ws(); require(s[i] == ':') { "expected : at $i" }; i++
-            m[k] = value(); ws()
-            if (s[i] == ',') { i++; continue }
-            require(s[i] == '}') { "expected } at $i" }; i++; return m
-        }
-    }
-    private fun arr(): List<Any?> {
-        val a = ArrayList<Any?>(); i++; ws()
-        if (s[i] == ']') { i++; return a }
-        while (true) {
-            a.add(value()); ws()
-            if (s[i] == ',') { i++; continue }
-            require(s[i] == ']') { "expected ] at $i" }; i++; return a
-        }
-    }
-    private fun str(): String {
-        val sb = StringBuilder(); i++
-        while (s[i] != '"') {
-            if (s[i] == '\\') {
-                i++
-                when (s[i]) {
-                    'n' -> sb.append('\n'); 't' -> sb.append('\t'); 'r' -> sb.append('\r')
-                    'b' -> sb.append('\b'); 'f' -> sb.append('\u000C')
-                    'u' -> { sb.append(s.substring(i + 1, i + 5).toInt(16).toChar()); i += 4 }
-                    else -> sb.append(s[i])
-                }
-            } else sb.append(s[i])
-            i++
-        }
-        i++
-        return sb.toString()
-    }
-    private fun num(): Number {
-        val start = i
-        while (i < s.length && (s[i].isDigit() || s[i] in "+-.eE")) i++
-        val t = s.substring(start, i)
-        return if (t.any { it in ".eE" }) t.toDouble() else t.toLong()
-    }
-}
