@@ -2,8 +2,8 @@
 
 A *source* is anything with ``fp32()`` (the float deploy-form module) and ``int8(fold_quantize)`` (the converted PT2E
 graph): a ``quant.int8_checkpoint.QatModel``, or ``FloatSource`` for a fixed-routing FP32 checkpoint. Each backend module
-has ``SUFFIX``, ``PRECISIONS``, ``PACKAGE``, ``export(source, precision, tile, path) -> audit`` and
-``Runner(path, tile, threads)``, a callable from a float32 1x3xThxTw LR tile to its SR tile; ``tile`` is the LR
+has ``SUFFIX``, ``PRECISIONS``, ``PACKAGE``, ``RUNTIME``, ``export(source, precision, tile, path, passes) -> audit``,
+``PASSES`` (named optional passes over the converted file), ``Runner(path, tile, threads)``, a callable from a float32 1x3xThxTw LR tile to its SR tile; ``tile`` is the LR
 (height, width) of ``seemore_edge.core.tiling``.
 """
 from __future__ import annotations
@@ -37,13 +37,15 @@ def format_of(path: Path) -> str:
     raise UserError(f"{path}: not an artifact (expected one of .pte, .tflite, .mlpackage)")
 
 
-def export_artifact(source, fmt: str, precision: str, tile: tuple[int, int], path: Path) -> dict:
-    """Write one artifact atomically and return its audit; a backend's failure becomes one line naming what failed."""
+def export_artifact(source, fmt: str, precision: str, tile: tuple[int, int], path: Path,
+                    passes: tuple[str, ...] | None = None) -> dict:
+    """Write one artifact atomically and return its audit; a backend's failure becomes one line naming what failed.
+    ``passes``: the backend's named post-conversion passes to apply (None: all of them, the default)."""
     module = backend(fmt)
     if precision not in module.PRECISIONS:
         raise UserError(f"{fmt} is exported in {' or '.join(module.PRECISIONS)}, not {precision}")
     try:
-        return module.export(source, precision, tile, Path(path))
+        return module.export(source, precision, tile, Path(path), passes)
     except UserError:
         raise
     except Exception as e:

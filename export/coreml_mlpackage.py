@@ -27,8 +27,14 @@ INPUT, OUTPUT = "lr", "sr"
 DEBUG_FILES = ("executorch_debug_handle_mapping.json",)  # written by coremltools for ExecuTorch; no app reads it
 
 
-def export(source, precision: str, tile: tuple[int, int], path: Path) -> dict:
+PASSES: dict = {}  # coremltools' output needs none; the debug file is not written into the package at all
+
+
+def export(source, precision: str, tile: tuple[int, int], path: Path, passes: tuple[str, ...] | None = None) -> dict:
     import coremltools as ct
+
+    if passes:
+        raise UserError(f".mlpackage export has no passes (asked for {', '.join(passes)})")
 
     module = source.int8(fold_quantize=True) if precision == "int8" else source.fp32()
     example = torch.rand(1, 3, *tile)

@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import subprocess
 import sys
 import tempfile
 import types
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from export.private_hooks import executorch_threads, need
 from export.shared_flatbuffer import pack_shared
+from seemore_edge.core.errors import UserError
 from seemore_edge.core.imageio import atomic_write
 
 SUFFIX = ".pte"
@@ -21,8 +24,9 @@ RUNTIME = "executorch"  # what a card's executed_by says when this runtime measu
 PACKAGE = "executorch"
 
 
-def export(source, precision: str, tile: tuple[int, int], path: Path) -> dict:
-    """Write the FP32 deploy form or the folded INT8 graph as a ``.pte`` for one LR input of ``tile`` = (height, width).
+def export(source, precision: str, tile: tuple[int, int], path: Path, passes: tuple[str, ...] | None = None) -> dict:
+    """Write the FP32 deploy form or the folded INT8 graph as a ``.pte`` for one LR input of ``tile`` = (height, width),
+    with the size ``passes`` named (all by default; any subset gives a file that computes the same).
 
     Returns the delegation audit: partitions and, per op type, how many nodes XNNPACK took and how many it left.
     """
@@ -34,7 +38,13 @@ def export(source, precision: str, tile: tuple[int, int], path: Path) -> dict:
     example = torch.rand(1, 3, *tile)
     program = torch.export.export(module, (example,))                                        # 1. export
     partitioner = XnnpackPartitioner(configs=partitioner_configs())
-    with compact_lowering():
+    passes = tuple(PASSES) if passes is None else tuple(passes)
+    unknown = sorted(set(passes) - set(PASSES))
+    if unknown:
+        raise UserError(f"unknown .pte pass {unknown[0]!r}; available: {', '.join(PASSES)}")
+    with ExitStack() as stack:
+        for name in passes:
+            stack.enter_context(PASSES[name]())
         lowered = to_edge_transform_and_lower(program, partitioner=[partitioner])                # 2. lower
     # 16-byte alignment instead of 128 for the ~600 weight, bias and scale buffers: about 50 KB less padding for
     # SeemoRe-T, and XNNPACK copies them into its own packed layout at load anyway.
@@ -48,7 +58,7 @@ def export(source, precision: str, tile: tuple[int, int], path: Path) -> dict:
            for row in table.itertuples() if row.op_type != "Total"}
     left = {op: n["not_delegated"] for op, n in ops.items() if n["not_delegated"] and op != "getitem"}
     return {"backend": "XNNPACK", "partitions": int(info.num_delegated_subgraphs), "ops": ops,
-            "not_delegated": left}
+            "not_delegated": left, "passes": list(passes)}
 
 
 def partitioner_configs() -> list:
@@ -74,26 +84,18 @@ def partitioner_configs() -> list:
     return [also_int8(c) if c in lut else c for c in ALL_PARTITIONER_CONFIGS]
 
 
+# The lowering's size passes, each optional and named (export --help lists them; cards record which ran). Each
+# replaces one function of ExecuTorch's XNNPACK serialiser for the length of one lowering, through the private names
+# export/private_hooks.py checks against the installed version. test_export measures what each one saves.
+
 @contextmanager
-def compact_lowering():
-    """The XNNPACK delegate written without repeats, scoped to one lowering so nothing else sees the changes.
-
-    - Constant names: XNNPACK names every constant (weights and biases: 323 in SeemoRe-T's INT8 file) by its
-      SHA-256 in hex, stored twice, in the delegate's graph and in the program's named-data table. The runtime only
-      matches names, so each distinct digest is numbered instead (hex, in order of first use): equal data still share
-      a name and different data never do. About 23 KB of SeemoRe-T's INT8 file.
-    - Shared vectors: ExecuTorch writes the delegate's FlatBuffer through flatc from JSON, one vector per use; ~1,000
-      tensor values repeat a handful of shapes. The graph is read back and written again with each distinct vector
-      and string stored once (a FlatBuffer may point any number of tables at one vector): 20 KB.
-    - Per-channel weight scales inline: ExecuTorch stores each conv's scales as a named constant of their own, with a
-      segment entry, a named-data entry, a constant-data entry and alignment padding for each of SeemoRe-T's 343
-      small arrays. The schema also takes them inline in the tensor's quantization parameters, which the runtime
-      reads when no buffer index is set; same floats, same kernels: 456,784 -> 419,328 bytes for T-x4-qat.
-    test_export checks the names, that the file shrinks, and that it still loads and matches PyTorch."""
-    from executorch.backends.xnnpack.operators import node_visitor
-    from executorch.backends.xnnpack.serialization import xnnpack_graph_serialize as serialize
-    from executorch.backends.xnnpack.serialization.xnnpack_graph_schema import PerChannelQuant
-
+def number_constants():
+    """Constant names: XNNPACK names every constant (weights and biases: 323 in SeemoRe-T's INT8 file) by its SHA-256
+    in hex, stored twice, in the delegate's graph and in the program's named-data table. The runtime only matches
+    names, so each distinct digest is numbered instead (hex, in order of first use): equal data still share a name and
+    different data never do."""
+    node_visitor = importlib.import_module("executorch.backends.xnnpack.operators.node_visitor")
+    need("pass number-constants")
     numbers: dict[str, str] = {}
 
     class Numbered:
@@ -103,8 +105,47 @@ def compact_lowering():
         def hexdigest(self) -> str:
             return numbers.setdefault(self._digest, format(len(numbers), "x"))
 
-    visitor = node_visitor.NodeVisitor
-    buffered_quant_params = visitor.get_quant_params
+    saved = node_visitor.hashlib
+    node_visitor.hashlib = types.SimpleNamespace(sha256=Numbered)
+    try:
+        yield
+    finally:
+        node_visitor.hashlib = saved
+
+
+@contextmanager
+def share_vectors():
+    """Shared vectors: ExecuTorch writes the delegate's FlatBuffer through flatc from JSON, one vector per use; about
+    1,000 tensor values of SeemoRe-T repeat a handful of shapes. The graph is read back and written again with each
+    distinct vector and string stored once (a FlatBuffer may point any number of tables at one vector)."""
+    serialize = importlib.import_module("executorch.backends.xnnpack.serialization.xnnpack_graph_serialize")
+    flatc_json_to_binary = need("pass share-vectors")
+    with tempfile.TemporaryDirectory() as bindings:
+        graph_type = _xnnpack_graph_type(Path(bindings))
+
+        def shared(graph) -> bytes:
+            data = flatc_json_to_binary(graph)
+            return pack_shared(graph_type.InitFromPackedBuf(data, 0), b"XN01", len(data))
+
+        serialize.convert_to_flatbuffer = shared
+        try:
+            yield
+        finally:
+            serialize.convert_to_flatbuffer = flatc_json_to_binary
+            for name in [m for m in sys.modules if m == "fb_xnnpack" or m.startswith("fb_xnnpack.")]:
+                del sys.modules[name]
+
+
+@contextmanager
+def inline_channel_scales():
+    """Per-channel weight scales inline: ExecuTorch stores each conv's scales as a named constant of their own, with a
+    segment entry, a named-data entry, a constant-data entry and alignment padding for each of SeemoRe-T's 343 small
+    arrays. The schema also takes them inline in the tensor's quantization parameters, which the runtime reads when no
+    buffer index is set; same floats, same kernels."""
+    from executorch.backends.xnnpack.serialization.xnnpack_graph_schema import PerChannelQuant
+
+    visitor = importlib.import_module("executorch.backends.xnnpack.operators.node_visitor").NodeVisitor
+    buffered_quant_params = need("pass inline-channel-scales")
 
     def inline_quant_params(self, quant_params, xnn_graph, external_tag=None):
         if not quant_params.per_channel or quant_params.per_channel_group:
@@ -113,40 +154,24 @@ def compact_lowering():
         return PerChannelQuant(scale=scale.tolist(), channel_dim=quant_params.axis, scale_buffer_idx=0,
                                num_scales=scale.numel())
 
-    flatc_json_to_binary = serialize.convert_to_flatbuffer
-    with tempfile.TemporaryDirectory() as bindings:
-        graph_type = _xnnpack_graph_type(Path(bindings))
+    visitor.get_quant_params = inline_quant_params
+    try:
+        yield
+    finally:
+        visitor.get_quant_params = buffered_quant_params
 
-        def shared(graph) -> bytes:
-            data = flatc_json_to_binary(graph)
-            return pack_shared(graph_type.InitFromPackedBuf(data, 0), b"XN01", len(data))
 
-        saved = node_visitor.hashlib
-        node_visitor.hashlib = types.SimpleNamespace(sha256=Numbered)
-        serialize.convert_to_flatbuffer = shared
-        visitor.get_quant_params = inline_quant_params
-        try:
-            yield
-        finally:
-            node_visitor.hashlib = saved
-            visitor.get_quant_params = buffered_quant_params
-            serialize.convert_to_flatbuffer = flatc_json_to_binary
-            for name in [m for m in sys.modules if m == "fb_xnnpack" or m.startswith("fb_xnnpack.")]:
-                del sys.modules[name]
+PASSES = {"number-constants": number_constants, "share-vectors": share_vectors,
+          "inline-channel-scales": inline_channel_scales}
 
 
 def _xnnpack_graph_type(folder: Path):
     """``XNNGraphT`` (FlatBuffers' Python object API) for the XNNPACK schema of the installed ExecuTorch, generated
     into ``folder`` by the flatc that ExecuTorch bundles. flatc 24.3 spells the union helpers two ways; the calls are
     pointed at the names it defines."""
-    import importlib
-
-    from executorch.backends.xnnpack.serialization.xnnpack_graph_serialize import _get_schema_bytes
-    from executorch.exir._serialize._flatbuffer import _get_flatc_path
-
     schema = folder / "schema.fbs"
-    schema.write_bytes(_get_schema_bytes())
-    subprocess.run([_get_flatc_path(), "--python", "--gen-object-api", "-o", str(folder), str(schema)], check=True,
+    schema.write_bytes(need("xnnpack-schema")())
+    subprocess.run([need("executorch-flatc")(), "--python", "--gen-object-api", "-o", str(folder), str(schema)], check=True,
                    capture_output=True)
     sys.path.insert(0, str(folder))
     try:
@@ -166,9 +191,7 @@ class Runner:
         from executorch.runtime import Runtime
 
         if threads:  # ExecuTorch's own pool, which the XNNPACK delegate runs on (default: one thread per core)
-            from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
-
-            _unsafe_reset_threadpool(threads)
+            executorch_threads(threads)
         self.tile = tile
         self.method = Runtime.get().load_program(str(path)).load_method("forward")
 

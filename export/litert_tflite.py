@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from export.private_hooks import litert_ops
 from export.shared_flatbuffer import pack_shared
+from seemore_edge.core.errors import UserError
 from seemore_edge.core.imageio import atomic_write
 
 SUFFIX = ".tflite"
@@ -27,8 +29,15 @@ RUNTIME = "litert"  # what a card's executed_by says when this runtime measured 
 PACKAGE = "litert-torch"
 
 
-def export(source, precision: str, tile: tuple[int, int], path: Path) -> dict:
+def export(source, precision: str, tile: tuple[int, int], path: Path, passes: tuple[str, ...] | None = None) -> dict:
+    """Convert, then apply the named ``passes`` to the FlatBuffer (all by default; each is optional, and the file
+    computes the same without it, only larger or in more delegate partitions)."""
     import litert_torch
+
+    passes = tuple(PASSES) if passes is None else tuple(passes)
+    unknown = sorted(set(passes) - set(PASSES))
+    if unknown:
+        raise UserError(f"unknown .tflite pass {unknown[0]!r}; available: {', '.join(PASSES)}")
 
     example = torch.rand(1, 3, *tile)
     if precision == "int8":
@@ -42,11 +51,10 @@ def export(source, precision: str, tile: tuple[int, int], path: Path) -> dict:
     else:
         model = litert_torch.convert(source.fp32(), (example,))
     content = model.model_content()
-    if precision == "int8":
-        content = float_where_xnnpack_needs_it(content)
-    content = compact(content)
+    for name in passes:
+        content = PASSES[name](content)
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(content))
-    return audit(path)
+    return audit(path) | {"passes": list(passes)}
 
 
 FLOAT_ONLY_IN_XNNPACK = ("GELU", "RSQRT")
@@ -101,13 +109,10 @@ def float_where_xnnpack_needs_it(content: bytes) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def compact(content: bytes) -> bytes:
-    """The model as the runtime needs it, without what only a debugger reads or what the converter repeats.
-
-    Tensor names: the converter names each of SeemoRe-T's ~950 tensors after the PyTorch ops behind it, 190 KB of a
+def strip_names(content: bytes) -> bytes:
+    """Tensor names: the converter names each of SeemoRe-T's ~950 tensors after the PyTorch ops behind it, 190 KB of a
     680 KB INT8 file. Inputs and outputs keep their signature names (the signature table stays); runners and apps
-    address tensors by index. Repeats (:func:`pack_shared`): every per-channel INT8 tensor carries int64 zero points,
-    one per channel and all 0 (symmetric weights), 90 KB in all, and most activations share a shape."""
+    address tensors by index."""
     from ai_edge_litert.tools import flatbuffer_utils
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
@@ -115,7 +120,20 @@ def compact(content: bytes) -> bytes:
     for subgraph in model.subgraphs:
         for tensor in subgraph.tensors:
             tensor.name = None
-    return pack_shared(model, b"TFL3", len(content))
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def share_vectors(content: bytes) -> bytes:
+    """Repeats written once (:func:`pack_shared`): every per-channel INT8 tensor carries int64 zero points, one per
+    channel and all 0 (symmetric weights), 90 KB in all, and most activations share a shape."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    return pack_shared(flatbuffer_utils.convert_bytearray_to_object(bytearray(content)), b"TFL3", len(content))
+
+
+# Applied in this order; float-gelu-rsqrt changes nothing in a float model (it rewrites INT8 GELU/RSQRT only).
+PASSES = {"float-gelu-rsqrt": float_where_xnnpack_needs_it, "strip-names": strip_names,
+          "share-vectors": share_vectors}
 
 
 def _interpreter(path: Path, delegate: bool, threads: int | None = None):
@@ -136,10 +154,10 @@ def audit(path: Path) -> dict:
     def dtype(op) -> str:
         outs = [tensors[i]["dtype"].__name__ for i in op["outputs"] if i in tensors]
         return outs[0] if outs else "-"
-    ops = plain._get_ops_details()
+    ops = litert_ops(plain)
     table = Counter(f"{op['op_name']} {dtype(op)}" for op in ops)
     delegated = _interpreter(path, delegate=True)
-    partitions = sum(op["op_name"] == "DELEGATE" for op in delegated._get_ops_details())
+    partitions = sum(op["op_name"] == "DELEGATE" for op in litert_ops(delegated))
     out = plain.get_output_details()[0]
     return {"backend": "XNNPACK (LiteRT default delegate)", "partitions": int(partitions),
             "ops": dict(sorted(table.items())),

@@ -14,16 +14,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from export.private_hooks import executorch_threads, load_pte_with_etdump
+
 WARMUP = 2
 
 
 def profile(path: Path, tile: tuple[int, int], threads: int, runs: int = 10) -> dict:
     """Median time per run of every XNNPACK kernel kind for one input of ``tile`` = (height, width), slowest first."""
     from executorch.devtools import Inspector
-    from executorch.extension.pybindings.portable_lib import _load_for_executorch, _unsafe_reset_threadpool
-
-    _unsafe_reset_threadpool(threads)
-    module = _load_for_executorch(str(path), enable_etdump=True, debug_buffer_size=0)
+    executorch_threads(threads)
+    module = load_pte_with_etdump(str(path))
     x = torch.rand(1, 3, *tile)
     for _ in range(WARMUP + runs):
         module.forward([x])

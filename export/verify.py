@@ -57,7 +57,7 @@ def export_and_verify(source, meta: dict, fmt: str, precision: str, tile: tuple[
                       "color": "RGB"},
             "output": {"layout": "NCHW", "shape": [1, 3, th * scale, tw * scale], "dtype": "float32",
                        "range": [0.0, 1.0], "note": "clamp to [0, 1], then floor(255 v + 0.5)"},
-            "tiling": "seemore_edge/tiling.py (mirror padding to the tile, ramp blending over the overlap)",
+            "tiling": "seemore_edge/core/tiling.py (mirror padding to the tile, ramp blending over the overlap)",
             "audit": audit, "export_s": round(export_s, 1)}
     if audit.get("output", {}).get("dtype") == "int8":
         card["output"] |= {"dtype": "int8", "quantization": {"scale": audit["output"]["scale"],

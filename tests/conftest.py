@@ -42,6 +42,23 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def tiny_qat(tmp_path_factory):
+    """A tiny x4 QAT checkpoint: observers fed a few batches (no training needed to test the plumbing), then frozen."""
+    from quant.int8_checkpoint import prepare_for, save_qat
+    from quant.int8_graph import freeze_observers
+
+    torch.manual_seed(0)
+    prepared = prepare_for("tiny", 4, (2,))
+    with torch.no_grad():
+        for _ in range(3):
+            prepared(torch.rand(2, 3, 48, 48))
+    freeze_observers(prepared)
+    path = tmp_path_factory.mktemp("qat") / "tiny-qat.safetensors"
+    save_qat(prepared, "tiny", 4, (2,), path, {"recipe": {"training": "none: observers fed three random batches, for tests"}})
+    return path
+
+
 def run_tool(module, argv, capsys):
     """Run a command-line tool in-process; returns (exit status, stdout, stderr)."""
     from seemore_edge import cli

@@ -10,24 +10,9 @@ import torch
 
 from export import load_runner
 from export.card import card_path, read_card
-from quant.int8_graph import freeze_observers
-from quant.int8_checkpoint import load_qat, prepare_for, save_qat
+from quant.int8_checkpoint import load_qat
 from seemore_edge import evaluate, export as export_tool
 from tests.conftest import run_tool
-
-
-@pytest.fixture(scope="module")
-def tiny_qat(tmp_path_factory):
-    """A tiny x4 QAT checkpoint: observers fed a few batches (no training needed to test the plumbing), then frozen."""
-    torch.manual_seed(0)
-    prepared = prepare_for("tiny", 4, (2,))
-    with torch.no_grad():
-        for _ in range(3):
-            prepared(torch.rand(2, 3, 48, 48))
-    freeze_observers(prepared)
-    path = tmp_path_factory.mktemp("qat") / "tiny-qat.safetensors"
-    save_qat(prepared, "tiny", 4, (2,), path, {"recipe": "observers only, for tests"})
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +76,7 @@ def test_pte_int8_fully_delegated(exported):
     assert audit["partitions"] == 1 and not audit["not_delegated"], audit
     assert audit["ops"]["quantized_decomposed_dequantize_per_channel_default"]["delegated"] > 0
     # Constants are named by number, not by XNNPACK's 64-digit SHA-256, and per-channel scales sit inline in the
-    # delegate instead of being named constants (export/executorch_pte.compact_lowering): one short name per distinct
+    # delegate instead of being named constants (export/executorch_pte PASSES): one short name per distinct
     # weight or bias; the file still loads and matches PyTorch (test_runtimes_match_pytorch).
     from executorch.exir._serialize._program import deserialize_pte_binary
 
@@ -139,12 +124,12 @@ def test_tflite_int8_computes_in_int8(exported):
     # GELU and RSQRT run in float between dequantize and quantize, so LiteRT's XNNPACK delegate takes the whole graph
     # (export/litert_tflite.float_where_xnnpack_needs_it); the converter's INT8 ones split it.
     assert card.audit["partitions"] == 1 and not ops.get("GELU int8") and not ops.get("RSQRT int8"), card.audit
-    # Tensor names are dropped and repeated vectors stored once (export/litert_tflite.compact); the signature still
+    # Tensor names are dropped and repeated vectors stored once (export/litert_tflite PASSES strip-names, share-vectors); the signature still
     # names the input and output, and the file computes what it did (test_runtimes_match_pytorch).
     from ai_edge_litert.interpreter import Interpreter
     from ai_edge_litert.tools import flatbuffer_utils
 
-    from export.litert_tflite import compact
+    from export.litert_tflite import share_vectors, strip_names
 
     path = exported / "tiny-qat-int8.tflite"
     it = Interpreter(model_path=str(path))
@@ -154,7 +139,7 @@ def test_tflite_int8_computes_in_int8(exported):
     zero_points = sum(len(t.quantization.zeroPoint) for t in model.subgraphs[0].tensors
                       if t.quantization is not None and t.quantization.zeroPoint is not None)
     unshared = len(flatbuffer_utils.convert_object_to_bytearray(model))  # the same model, every vector written out
-    assert len(compact(path.read_bytes())) == path.stat().st_size  # compact is idempotent
+    assert len(share_vectors(strip_names(path.read_bytes()))) == path.stat().st_size  # the passes are idempotent
     assert path.stat().st_size < unshared - 4 * zero_points, (path.stat().st_size, unshared, zero_points)
 
 

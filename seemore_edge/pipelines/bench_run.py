@@ -20,6 +20,7 @@ import torch
 from export import load_runner
 from export.card import read_card
 from export.conv_floor import export_floors
+from export.private_hooks import executorch_threads
 from export.profile_pte import profile, summary
 from export.throughput import GMACS as LIMIT_GMACS, export_limits
 from export.verify import tile_latency
@@ -83,12 +84,8 @@ def _eager(module, threads):
 def _artifact_runner(path: Path, tile: tuple[int, int], threads: int):
     runner = load_runner(path, tile, threads)
     if path.suffix == ".pte":  # ExecuTorch's pool is process-wide: make sure it has this contender's size
-        from executorch.extension.pybindings.portable_lib import (_threadpool_get_thread_count,
-                                                                  _unsafe_reset_threadpool)
-
         def run(x):
-            if _threadpool_get_thread_count() != threads:
-                _unsafe_reset_threadpool(threads)
+            executorch_threads(threads)
             return runner(x)
         return run
     return runner
