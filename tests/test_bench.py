@@ -73,6 +73,19 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     assert code == 0 and "benchmark_model --graph=/data/local/tmp/tiny-qat-int8.tflite" in stdout
 
 
+def test_bench_without_artifacts_exports_the_default_set(tiny_checkpoint, tiny_qat, tmp_path, capsys, monkeypatch):
+    """The README's default path: no --artifacts, so the QAT model's default set is exported first, and only those
+    files are contenders (the limit and floor files live elsewhere)."""
+    monkeypatch.delenv("SEEMORE_DATA", raising=False)
+    js = tmp_path / "bench.json"
+    code, stdout, err = run_tool(bench, ["--reference", str(tiny_checkpoint), "--qat", str(tiny_qat), "--threads", "1",
+                                         "--runs", "1", "--out", str(tmp_path / "bench"), "--json", str(js)], capsys)
+    assert code == 0, err
+    contenders = {r["contender"] for r in json.loads(js.read_text())["records"] if r["role"] == "artifact"}
+    assert contenders == {"tiny-qat-int8.pte", "tiny-qat-fp32.pte", "tiny-qat-int8.tflite", "tiny-qat-fp32.tflite",
+                          "tiny-qat-int8-180x320.pte", "tiny-qat-int8-180x320.tflite"}
+
+
 def test_conv_floor_keeps_every_conv(tmp_path):
     """The skeleton is the model's convolutions, every one of them, and nothing else once exported."""
     from export.conv_floor import ConvSkeleton

@@ -192,7 +192,7 @@ def test_rectangular_tile(tiny_qat, tmp_path, monkeypatch):
     assert export_tool.main(["--weights", str(tiny_qat), "--formats", "pte,tflite,mlpackage", "--precision", "int8",
                              "--tile", "32x48", "--overlap", "4", "--out", str(tmp_path), "--sets", "samples"]) == 0
     mlpackage = read_card(tmp_path / "tiny-qat-int8-32x48.mlpackage")  # structural check only off macOS
-    assert mlpackage["tile"] == (32, 48) and mlpackage["audit"]["inputs"][0]["shape"] == [1, 3, 32, 48]
+    assert mlpackage.tile == [32, 48] and mlpackage.audit["inputs"][0]["shape"] == [1, 3, 32, 48]
     x = np.random.default_rng(3).random((1, 3, 32, 48), dtype=np.float32)
     with torch.no_grad():
         want = load_qat(tiny_qat).int8()(torch.from_numpy(x)).numpy()

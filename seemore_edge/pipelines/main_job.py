@@ -31,7 +31,7 @@ from quant.finetune import finetune
 from quant.fixed_routing import RouteStats, collect_routes, edge_dynamic_shapes, to_fixed
 from quant.int8_checkpoint import QatModel, load_qat, save_qat
 from quant.int8_graph import freeze_observers, prepare_qat
-from seemore_edge.core.checkpoints import load_model, parent_of, save_model
+from seemore_edge.core.checkpoints import load_model, parent_of, read_model_card, save_model
 from seemore_edge.core.datasets import make_pair
 from seemore_edge.core.errors import UserError
 from seemore_edge.core.imageio import atomic_write
@@ -84,6 +84,16 @@ def cached(path: Path, key: str, compute: Callable[[], dict]):
     return value
 
 
+def made_under(path: Path, key: str) -> bool:
+    """Whether the file ``path`` exists and was made under ``key`` (kept in ``<path>.key`` beside it)."""
+    tag = path.with_name(path.name + ".key")
+    return path.exists() and tag.exists() and tag.read_text() == key
+
+
+def mark(path: Path, key: str) -> None:
+    atomic_write(path.with_name(path.name + ".key"), lambda tmp: Path(tmp).write_text(key))
+
+
 def prepare_out(out: Path) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -114,13 +124,19 @@ def run_job(cfg: JobConfig, preset: str | None = None, scale: int | None = None)
     calib = [make_pair(str(i), im, scale) for i, im in enumerate(images[: cfg.calibration])]
     choice = cached(out / "experts.json", choice_key, lambda: choose_experts(reference, stats, calib))
     edge = to_fixed(reference, tuple(choice["experts"]), choice["weights"])
-    save_model(edge, out / "edge_fp32.safetensors", {"parent": ref_parent, "details": {"expert_choice": choice}})
+    edge_card = read_model_card(out / "edge_fp32.safetensors") if (out / "edge_fp32.safetensors").exists() else None
+    if edge_card is None or edge_card.details.get("stage_key") != choice_key:
+        save_model(edge, out / "edge_fp32.safetensors", {"parent": ref_parent,
+                                                         "details": {"expert_choice": choice, "stage_key": choice_key}})
 
     tune_key = stage_key(choice_key, cfg.iters, cfg.batch, cfg.patch, cfg.lr)
     control, control_log, qat_model, qat_log = finetune_stage(cfg, out, tune_key, reference, edge, images, choice,
                                                                ref_parent)
     int8 = qat_model.int8()
-    save_program(out / "qat_int8.pt2", int8, torch.rand(2, 3, 48, 48))
+    program = out / "qat_int8.pt2"
+    if not made_under(program, tune_key):
+        save_program(program, int8, torch.rand(2, 3, 48, 48))
+        mark(program, tune_key)
 
     score_key = stage_key(cfg.root, cfg.sets)
 

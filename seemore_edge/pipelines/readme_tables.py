@@ -1,0 +1,165 @@
+"""The README's measured tables, rendered from committed records, so a figure in the README is always one a command
+wrote: the shipped models' cards (seemore_edge/weights), ``docs/records`` (evaluate JSON, the main job's report, the
+artifacts' cards; docs/records/README.md gives the command behind each file) and ``docs/bench/bench.json``.
+
+Each table lives in the README between ``<!-- table:NAME -->`` and ``<!-- /table -->``; :func:`render` rewrites what
+is between the markers and leaves the prose alone."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Callable
+
+from seemore_edge.core import records
+from seemore_edge.core.checkpoints import WEIGHTS_DIR
+from seemore_edge.core.errors import UserError
+from seemore_edge.core.records import ArtifactCard, ModelCard
+from seemore_edge.core.tiling import tile_text
+
+SETS = ("Set5", "Set14", "BSD100")
+MARKER = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
+
+
+class Records:
+    """The committed records under ``repo``, read and validated on first use."""
+
+    def __init__(self, repo: Path):
+        self.repo = repo
+        self.folder = repo / "docs" / "records"
+
+    def json(self, relative: str) -> dict:
+        path = self.folder / relative
+        if not path.is_file():
+            raise UserError(f"{path}: record missing (docs/records/README.md says which command writes it)")
+        return json.loads(path.read_text())
+
+    def card(self, name: str) -> ModelCard:
+        return records.read(WEIGHTS_DIR / f"{name}.json", ModelCard)
+
+    def artifact(self, file: str) -> ArtifactCard:
+        path = self.folder / "artifacts" / f"{file}.json"
+        if not path.is_file():
+            raise UserError(f"{path}: artifact card missing (docs/records/README.md says which command writes it)")
+        return records.read(path, ArtifactCard)
+
+    def sets(self, relative: str) -> dict:
+        """The per-set scores of an ``evaluate --json`` record."""
+        return self.json(relative)["sets"]
+
+
+def _ps(score: dict | records.SetScore, digits: int = 2) -> str:
+    psnr, ssim = (score.psnr, score.ssim) if isinstance(score, records.SetScore) else (score["psnr"], score["ssim"])
+    return f"{psnr:.{digits}f} / {ssim:.4f}".replace(" 0.", " .")
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+
+
+def bicubic(r: Records) -> str:
+    paper = r.json("paper_table1.json")["methods"]["bicubic"]
+    rows = []
+    for scale in (2, 3, 4):
+        ours = r.sets(f"bicubic_x{scale}.json")
+        cells = []
+        for s in SETS:
+            o, p = ours[s], paper[f"x{scale}"][s]
+            cells.append(f"{o['psnr']:.3f} / {p['psnr']:.2f} · {o['ssim']:.4f} / {p['ssim']:.4f}".replace("0.", "."))
+        rows.append([f"x{scale}"] + cells)
+    return table(["scale", "Set5 (ours / paper)", "Set14 (ours / paper*)", "BSD100 (ours / paper)"], rows)
+
+
+def _trained(card: ModelCard) -> str:
+    steps, wall = card.training.get("trained_steps"), card.training.get("wall_time_s")
+    return f"{steps:,} iterations ({wall / 3600:.1f} h, {card.training.get('hardware', '?')})" if steps and wall else ""
+
+
+def reference(r: Records, scale: int) -> str:
+    paper = r.json("paper_table1.json")["methods"]["SeemoRe-T"][f"x{scale}"]
+    rows = [["bicubic"] + [_ps(v) for v in (r.sets(f"bicubic_x{scale}.json")[s] for s in SETS)]]
+    names = [f"T-x{scale}"] + ([f"T-x{scale}-qat"] if (WEIGHTS_DIR / f"T-x{scale}-qat.json").exists() else [])
+    for name in names:
+        card = r.card(name)
+        label = f"`{name}`, " + ("INT8 (PyTorch)" if card.kind == "qat-int8" else _trained(card))
+        rows.append([label] + [_ps(card.metrics.sets[s]) for s in SETS])
+    rows.append(["SeemoRe-T, paper"] + [_ps(paper[s]) for s in SETS])
+    return table(["model", *SETS], rows)
+
+
+# The edge table: the main job's rows, then every shipped-model artifact's card, then the float-weights scores.
+def edge(r: Records) -> str:
+    job = r.json("main_job_T-x4-qat.json")
+    qat = r.card("T-x4-qat")
+    ref = r.card("T-x4").metrics.sets
+    labels = {"reference": "reference FP32, dynamic routing",
+              "edge": f"edge FP32, fixed experts {job['experts']['experts']}, before fine-tuning",
+              "control": f"edge FP32, fine-tuned {job['iters']} it (control)",
+              "int8": f"edge INT8 QAT {job['iters']} it, PyTorch (main job)"}
+    rows = [[label] + [f"{job['rows'][key][s]['psnr']:.3f}" for s in SETS] + [""] for key, label in labels.items()]
+    rows.append([f"`T-x4-qat` INT8, PyTorch (`evaluate --weights T-x4-qat`)"] +
+                [f"{qat.metrics.sets[s].psnr:.3f}" for s in SETS] + [_drops(ref, qat.metrics.sets)])
+    for file in sorted(p.name[:-5] for p in (r.folder / "artifacts").glob("*.json")):
+        card = r.artifact(file)
+        if card.psnr is None:
+            rows.append([f"`{file}`: not executed here ({card.not_measured.split(';')[0]})"] + ["-"] * 3 + [""])
+            continue
+        rows.append([f"`{file}` in {card.executed_by}, tile {tile_text(card.tile)}/{card.overlap}"] +
+                    [f"{card.psnr[s].psnr:.3f}" for s in SETS] + [_drops(ref, card.psnr)])
+    for relative, label in (("float_T-x4-qat.json", "QAT float weights, PyTorch, whole images"),
+                            ("float_T-x4-qat_tile128.json", "QAT float weights, PyTorch, tiled 128/16"),
+                            ("float_T-x4-qat_tile180x320.json", "QAT float weights, PyTorch, tiled 180x320/16")):
+        sets = r.sets(relative)
+        rows.append([label] + [f"{sets[s]['psnr']:.3f}" for s in SETS] + [""])
+    return table(["model", *SETS, "drop vs `T-x4`"], rows)
+
+
+def _drops(ref: dict, scores: dict) -> str:
+    return " / ".join(f"{ref[s].psnr - (scores[s].psnr if hasattr(scores[s], 'psnr') else scores[s]['psnr']):.3f}"
+                      for s in SETS)
+
+
+def bench(r: Records) -> str:
+    payload = json.loads((r.repo / "docs" / "bench" / "bench.json").read_text())
+    recs = payload["records"]
+    threads = max(rec["threads"] for rec in recs)
+    by = {}
+    for rec in recs:
+        if rec["threads"] == threads:
+            by.setdefault(rec["contender"], {})[rec["input"]] = rec
+    rows = []
+    for name, inputs in by.items():
+        frame, tile = inputs["frame720p"], inputs.get("tile128")
+        rows.append([f"`{name}`" if frame["role"] == "artifact" else name,
+                     tile_text(frame["tile"]) if frame["tile"] else "whole",
+                     f"{tile['median_ms']:.1f}" if tile else "-", f"{frame['median_ms']:.1f}",
+                     f"{frame['speedup_vs_eager_full']:.2f}", str(frame.get("pct_of_limit", "-")),
+                     f"{frame['peak_rss_mb']:.0f}", f"{frame['size_kb']:.0f}"])
+    cpu = payload["cpu"]
+    dot = ", ".join(cpu["int8_dot_product"]) or "none"
+    return (f"{cpu['cpu']}, {threads} threads, INT8 dot-product instructions: {dot}; median of "
+            f"{recs[0]['runs']} interleaved runs.\n\n" +
+            table(["contender", "tile", "128 tile (ms)", "720p frame (ms)", "x eager FP32 full (frame)",
+                   "% of runtime's limit (frame)", "peak RSS (MB)", "size (KiB)"], rows))
+
+
+TABLES: dict[str, Callable[[Records], str]] = {
+    "bicubic": bicubic, "reference-x4": lambda r: reference(r, 4), "reference-x2": lambda r: reference(r, 2),
+    "edge": edge, "bench": bench}
+
+
+def render(readme: str, repo: Path) -> str:
+    """``readme`` with every marked table rendered afresh from the records; an unknown table name is an error."""
+    r = Records(repo)
+
+    def fill(m: re.Match) -> str:
+        name = m.group("name")
+        if name not in TABLES:
+            raise UserError(f"README names table {name!r}; known: {', '.join(TABLES)}")
+        return m.group(1) + TABLES[name](r) + m.group(4)
+    return MARKER.sub(fill, readme)
+
+
+def marked(readme: str) -> list[str]:
+    return [m.group("name") for m in MARKER.finditer(readme)]
