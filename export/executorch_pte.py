@@ -46,8 +46,8 @@ def export(source, precision: str, tile: tuple[int, int], path: Path, passes: tu
         for name in passes:
             stack.enter_context(PASSES[name]())
         lowered = to_edge_transform_and_lower(program, partitioner=[partitioner])                # 2. lower
-    # 16-byte alignment instead of 128 for the ~600 weight, bias and scale buffers: about 50 KB less padding for
-    # SeemoRe-T, and XNNPACK copies them into its own packed layout at load anyway.
+    # 16-byte alignment instead of 128 for the weight, bias and scale buffers: XNNPACK copies them into its own packed
+    # layout at load anyway, so the padding would only make the file bigger.
     config = ExecutorchBackendConfig(segment_alignment=16, constant_tensor_alignment=16, delegate_alignment=16)
     buffer = lowered.to_executorch(config).buffer                                             # 3. serialise
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(buffer))
@@ -65,7 +65,7 @@ def partitioner_configs() -> list:
     """XNNPACK's partitioner configs, with GELU and rsqrt also taken between INT8 quantize/dequantize pairs.
 
     ExecuTorch lists both as FP32-only, so a quantized GELU became INT8 -> float convert, float GELU, float -> INT8
-    convert: 194 of the 760 XNNPACK nodes of SeemoRe-T's INT8 graph were those converts. XNNPACK runs a unary op on
+    convert, a third of the XNNPACK nodes of SeemoRe-T's INT8 graph. XNNPACK runs a unary op on
     QS8 tensors as a 256-entry lookup table of the float function on the dequantized input, requantized: the very
     values the PyTorch graph computes (dequantize, float op, quantize), in one byte-wide pass (test_export compares
     the two lowerings' outputs)."""
@@ -90,7 +90,7 @@ def partitioner_configs() -> list:
 
 @contextmanager
 def number_constants():
-    """Constant names: XNNPACK names every constant (weights and biases: 323 in SeemoRe-T's INT8 file) by its SHA-256
+    """Constant names: XNNPACK names every constant (each weight and bias) by its SHA-256
     in hex, stored twice, in the delegate's graph and in the program's named-data table. The runtime only matches
     names, so each distinct digest is numbered instead (hex, in order of first use): equal data still share a name and
     different data never do."""
@@ -139,7 +139,7 @@ def share_vectors():
 @contextmanager
 def inline_channel_scales():
     """Per-channel weight scales inline: ExecuTorch stores each conv's scales as a named constant of their own, with a
-    segment entry, a named-data entry, a constant-data entry and alignment padding for each of SeemoRe-T's 343 small
+    segment entry, a named-data entry, a constant-data entry and alignment padding for each of the model's small
     arrays. The schema also takes them inline in the tensor's quantization parameters, which the runtime reads when no
     buffer index is set; same floats, same kernels."""
     from executorch.backends.xnnpack.serialization.xnnpack_graph_schema import PerChannelQuant

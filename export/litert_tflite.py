@@ -8,7 +8,7 @@ T-x4-qat ends in a float add (its residual stream is float), so its output is fl
 
 LiteRT's XNNPACK delegate takes GELU and RSQRT in float only; the converter's INT8 ones ran in LiteRT's own kernels
 and cut the graph into 61 partitions. :func:`float_where_xnnpack_needs_it` wraps them in dequantize/quantize so the
-whole graph is one partition (T-x4-qat, one 128 tile, 2 threads, ``python -m seemore_edge.bench``: 131.6 -> 96.1 ms).
+whole graph is one partition (tests/test_private_hooks.py shows the partitions it removes; the bench, its speed).
 """
 from __future__ import annotations
 
@@ -110,8 +110,8 @@ def float_where_xnnpack_needs_it(content: bytes) -> bytes:
 
 
 def strip_names(content: bytes) -> bytes:
-    """Tensor names: the converter names each of SeemoRe-T's ~950 tensors after the PyTorch ops behind it, 190 KB of a
-    680 KB INT8 file. Inputs and outputs keep their signature names (the signature table stays); runners and apps
+    """Tensor names: the converter names each tensor after the PyTorch ops behind it, a large part of a small INT8
+    file. Inputs and outputs keep their signature names (the signature table stays); runners and apps
     address tensors by index."""
     from ai_edge_litert.tools import flatbuffer_utils
 
@@ -125,7 +125,7 @@ def strip_names(content: bytes) -> bytes:
 
 def share_vectors(content: bytes) -> bytes:
     """Repeats written once (:func:`pack_shared`): every per-channel INT8 tensor carries int64 zero points, one per
-    channel and all 0 (symmetric weights), 90 KB in all, and most activations share a shape."""
+    channel and all 0 (symmetric weights), and most activations share a shape."""
     from ai_edge_litert.tools import flatbuffer_utils
 
     return pack_shared(flatbuffer_utils.convert_bytearray_to_object(bytearray(content)), b"TFL3", len(content))

@@ -61,9 +61,8 @@ def convert_with_trained_grids(prepared: torch.fx.GraphModule) -> None:
     Weights trained by the fused kernel (checkpoints made before symmetric_weight_fake_quant) have one exception: a
     channel whose weights all share one sign trained on an asymmetric grid (zero point +-127), which INT8 weight
     kernels do not take (symmetric only: LiteRT refuses it, XNNPACK drops the zero point); those channels keep the
-    observer's symmetric grid (145 of ~7,000 in the first T-x4-qat). New QAT runs train weights on the symmetric grid
-    directly (:func:`symmetric_weight_fake_quant`). First T-x4-qat, Set5: 31.0037 dB converted as torchao does it,
-    31.0163 here; 31.0167 fake-quantized (`python -m seemore_edge.sensitivity`)."""
+    observer's symmetric grid. New QAT runs train weights on the symmetric grid
+    directly (:func:`~quant.quantizer.symmetric_weight_fake_quant`); test_qat holds converted = fake-quantized."""
     for module in prepared.modules():
         if not isinstance(module, FakeQuantizeBase):
             continue

@@ -13,15 +13,13 @@ from torchao.quantization.pt2e.fake_quantize import FakeQuantize
 from torchao.quantization.pt2e.observer import MovingAveragePerChannelMinMaxObserver
 
 
-# Ops left in float, chosen by measurement (trained T-x4 QAT model, Set5; each group's fake quantization switched off
-# alone, as `python -m seemore_edge.sensitivity` does now): the expert blocks' 24 residual adds +0.052 dB, the final
-# LayerNorm +0.047, the model-level mean subtraction/addition and long skip +0.027, and the pixel shuffle (the output's
-# quantization) +0.013. Every
-# convolution (all the MACs) stays INT8: every conv's weights together cost +0.000. The float residual stream is what a
-# transformer-style pre-norm block wants: INT8 enters each branch at its LayerNorm and leaves at its last conv, and the
-# sums stay float. XNNPACK runs the float ops inside the same partition (see one_dequantize_per_user for what it needs).
-# A one-off post-training-quantization check (script not kept; 16 calibration batches, Set5, edge FP32 30.840) gave:
-# residual stream INT8 30.611, float 30.755; INT8 .pte (128 tile) 577 -> 582 KB. The QAT report is the measured record.
+# Ops left in float, chosen by measurement: `python -m seemore_edge.sensitivity --weights T-x4-qat` switches each
+# group's fake quantization off alone and reports what it gains; the residual stream (the expert blocks' residual adds,
+# the model-level mean and long skip), the final LayerNorm and the pixel shuffle (the output's quantization) gained
+# most, every convolution's weights together almost nothing. So every convolution (all the MACs) stays INT8, and the
+# residual stream stays float, as a transformer-style pre-norm block wants: INT8 enters each branch at its LayerNorm
+# and leaves at its last conv. XNNPACK runs the float ops inside the same partition (see
+# quant.int8_graph.one_dequantize_per_user for what it needs).
 FLOAT_MODULES = ("norm", "upsampler.1")  # final LayerNorm (with its statistics convs) and the pixel shuffle
 FLOAT_OWNERS = ("ExpertBlock", "SeemoRe")  # ops written in these forwards: residual adds, mean, long skip
 

@@ -120,6 +120,22 @@ def _drops(ref: dict, scores: dict) -> str:
                       for s in SETS)
 
 
+def main_job_samples(r: Records) -> str:
+    """The no-argument main job: its wall time, the INT8 drop in PyTorch and in each runtime, one tile's latency."""
+    job = r.json("main_job_samples.json")
+    (only,) = job["drops"]
+    eager = job["artifacts"][0]["eager_latency_tile_ms"] if job["artifacts"] else {}
+    rows = [["INT8 QAT, PyTorch", "-", "-", "-", f"{job['drops'][only]['int8_vs_reference']:.3f}"]]
+    for a in job["artifacts"]:
+        rows.append([f"`{a['file']}`", a["executed_by"] or "not executed here", f"{a['size_kb']:.0f}",
+                     f"{a['latency_tile_ms']:.1f}" if a["latency_tile_ms"] else "-",
+                     f"{a['drop_vs_reference'][only]:.3f}" if a.get("drop_vs_reference") else "-"])
+    return (f"{job['iters']} iterations on {job['train_dir']}, scored on `{only}`; wall time {job['wall_s']:.0f} s; "
+            f"one {job['artifacts'][0]['tile'] if job['artifacts'] else '-'} tile in eager PyTorch: " +
+            ", ".join(f"{k} {v:.0f} ms" for k, v in eager.items()) + ".\n\n" +
+            table(["model", "executed by", "size (KiB)", "one tile (ms)", "PSNR drop vs reference (dB)"], rows))
+
+
 def bench(r: Records) -> str:
     payload = json.loads((r.repo / "docs" / "bench" / "bench.json").read_text())
     recs = payload["records"]
@@ -146,7 +162,7 @@ def bench(r: Records) -> str:
 
 TABLES: dict[str, Callable[[Records], str]] = {
     "bicubic": bicubic, "reference-x4": lambda r: reference(r, 4), "reference-x2": lambda r: reference(r, 2),
-    "edge": edge, "bench": bench}
+    "edge": edge, "main-job-samples": main_job_samples, "bench": bench}
 
 
 def render(readme: str, repo: Path) -> str:
