@@ -59,8 +59,9 @@ def resolve_threads(threads: int | None) -> int:
     return threads or os.cpu_count() or 1
 
 
-def load_runner(path: Path, tile: tuple[int, int], threads: int | None = None):
-    return backend(format_of(Path(path))).Runner(Path(path), tile, resolve_threads(threads))
+def load_runner(path: Path, tile: tuple[int, int], threads: int | None = None, **options):
+    """The artifact's runner; ``options`` go to the backend's Runner (Core ML: ``mode``, ``compute_units``)."""
+    return backend(format_of(Path(path))).Runner(Path(path), tile, resolve_threads(threads), **options)
 
 
 class FloatSource:

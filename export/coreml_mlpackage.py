@@ -1,5 +1,5 @@
 """Core ML ML program (``.mlpackage``, iOS 17+) through coremltools, a structural check that runs anywhere, and a
-runner that needs macOS (Core ML prediction does not exist on Linux).
+runner: Core ML itself on macOS, the MIL interpreter elsewhere (Core ML prediction does not exist on Linux).
 
 Both precisions go through ``torch.export`` and ``run_decompositions({})`` (coremltools refuses the training dialect).
 FP16: the float deploy form with Core ML's FP16 compute precision. INT8 (W8A8): the folded PT2E graph, whose INT8
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from export.mil_interpreter import MilProgram
 from seemore_edge.core.errors import UserError
 
 SUFFIX = ".mlpackage"
@@ -96,19 +97,34 @@ def inspect(path: Path) -> dict:
 
 
 class Runner:
-    """Maps a float32 1x3xThxTw LR tile to its SR tile through Core ML; macOS only."""
+    """Maps a float32 1x3xThxTw LR tile to its SR tile: through Core ML itself on macOS (``compute_units``: "cpu",
+    "gpu", "ane" or "all"), elsewhere through the MIL interpreter (export/mil_interpreter.py), whose time is not a
+    Core ML latency. ``mode`` picks the interpreter's arithmetic ("float32" or "float16"; default: the package's)."""
 
-    def __init__(self, path: Path, tile: tuple[int, int], threads: int | None = None):
-        if sys.platform != "darwin":
-            raise UserError(f"{path}: Core ML runs only on macOS/iOS; on {sys.platform} the package gets the "
-                            "structural check instead (python -m seemore_edge.export reports it)")
-        import coremltools as ct
-
+    def __init__(self, path: Path, tile: tuple[int, int], threads: int | None = None, mode: str | None = None,
+                 compute_units: str = "cpu"):
         self.tile = tile
-        self.model = ct.models.MLModel(str(path), compute_units=ct.ComputeUnit.CPU_ONLY)
+        if sys.platform == "darwin" and mode is None:
+            import coremltools as ct
+
+            units = {"cpu": ct.ComputeUnit.CPU_ONLY, "gpu": ct.ComputeUnit.CPU_AND_GPU,
+                     "ane": ct.ComputeUnit.CPU_AND_NE, "all": ct.ComputeUnit.ALL}
+            if compute_units not in units:
+                raise UserError(f"unknown compute units {compute_units!r}; available: {', '.join(units)}")
+            model = ct.models.MLModel(str(path), compute_units=units[compute_units])
+            self.executed_by, self.numerics, self.latency_note = "coreml", f"Core ML, {compute_units}", None
+            self._predict = lambda x: model.predict({INPUT: x})[OUTPUT]
+        else:
+            program = MilProgram(path, mode)
+            if threads:
+                torch.set_num_threads(threads)
+            self.executed_by, self.numerics = "mil-interpreter", f"MIL interpreter, {program.mode} arithmetic"
+            self.latency_note = ("latency: the MIL interpreter's time is not a Core ML latency (Core ML runs only on "
+                                 "macOS/iOS)")
+            self._predict = lambda x: program(**{INPUT: x})[OUTPUT]
 
     def __call__(self, lr: np.ndarray) -> np.ndarray:
         if lr.shape != (1, 3, *self.tile) or lr.dtype != np.float32:
             raise ValueError(f"this .mlpackage takes float32 tiles of 1x3x{self.tile[0]}x{self.tile[1]}, got {lr.dtype} "
                              f"{'x'.join(map(str, lr.shape))}")
-        return np.asarray(self.model.predict({INPUT: lr})[OUTPUT], np.float32)
+        return np.asarray(self._predict(lr), np.float32)

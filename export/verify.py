@@ -29,11 +29,12 @@ def tile_latency(run, tile: tuple[int, int], runs: int = 20, warmup: int = 3) ->
             "runs": runs}
 
 
-def artifact_upscaler(path: Path, threads: int | None = None):
+def artifact_upscaler(path: Path, threads: int | None = None, **options):
     """(card, upscaler): whole uint8 images through the artifact in its runtime, tiled as its card says; the one
-    route by which ``evaluate --artifact`` scores and ``upscale --artifact`` writes pixels."""
+    route by which ``evaluate --artifact`` scores and ``upscale --artifact`` writes pixels. ``options`` go to the
+    runner (a ``.mlpackage``'s interpreter ``mode``)."""
     card = read_card(path)
-    run = load_runner(path, tuple(card.tile), threads)
+    run = load_runner(path, tuple(card.tile), threads, **options)
     return card, tiled_upscaler(run, card.scale, tuple(card.tile), card.overlap)
 
 
@@ -63,16 +64,15 @@ def export_and_verify(source, meta: dict, fmt: str, precision: str, tile: tuple[
         card["output"] |= {"dtype": "int8", "quantization": {"scale": audit["output"]["scale"],
                                                              "zero_point": audit["output"]["zero_point"]},
                            "note": "dequantize (q - zero_point) * scale, clamp to [0, 1], floor(255 v + 0.5)"}
-    try:
-        run = load_runner(path, tile, threads)
-    except UserError as e:  # Core ML on Linux: no runtime here
-        card |= {"psnr": None, "latency": None, "not_measured": str(e), "executed_by": None}
-        return write_card(path, card)
-    card["executed_by"] = backend(fmt).RUNTIME
-    card["latency"] = tile_latency(run, tile) | {"threads": resolve_threads(threads), "platform": sys.platform}
+    run = load_runner(path, tile, threads)
+    card["executed_by"] = getattr(run, "executed_by", backend(fmt).RUNTIME)
+    card["latency_note"] = getattr(run, "latency_note", None)
+    if card["latency_note"] is None:
+        card["latency"] = tile_latency(run, tile) | {"threads": resolve_threads(threads), "platform": sys.platform}
     result = evaluate_sets(tiled_upscaler(run, scale, tile, overlap), root, sets, scale)
     card["psnr"] = result["sets"]
-    card["psnr_protocol"] = "Y channel, MATLAB bicubic LR, scale-pixel border; whole images tiled in this runtime"
+    card["psnr_protocol"] = ("Y channel, MATLAB bicubic LR, scale-pixel border; whole images tiled in this runtime"
+                             + (f" ({run.numerics})" if hasattr(run, "numerics") else ""))
     return write_card(path, card)
 
 

@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="run the model on LR tiles of this side (128) or shape (180x320, height x width), blended "
                          "as the artifacts and apps do (default: whole images)")
     ap.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="tile overlap with --tile")
+    ap.add_argument("--numerics", choices=["float32", "float16"],
+                    help="a .mlpackage off macOS: the MIL interpreter's arithmetic (default: the package's compute "
+                         "precision)")
     args = ap.parse_args(argv)
     tile = as_tile(args.tile) if args.tile is not None else None
     if args.scale is not None:
@@ -45,11 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     sets = cli.split_list(args.sets) or (list(DEFAULT_SETS) if root is not None else [SAMPLES])
     if (args.method or args.artifact) and (tile or args.float_weights):
         raise UserError("--tile and --float apply to --weights; an artifact's tile is its card's")
+    if args.numerics and not (args.artifact and args.artifact.suffix == ".mlpackage"):
+        raise UserError("--numerics applies to a .mlpackage run by the MIL interpreter")
     if args.artifact:
-        card, upscale = artifact_upscaler(args.artifact, args.threads)
+        options = {"mode": args.numerics} if args.numerics else {}
+        card, upscale = artifact_upscaler(args.artifact, args.threads, **options)
         if args.scale is not None and card.scale != args.scale:
             raise UserError(f"{args.artifact}: artifact upscales x{card.scale}, but --scale {args.scale} was given")
         scale, label = card.scale, f"{args.artifact.name} ({card.format} {card.precision}, tile {tile_text(card.tile)})"
+        label += f", {args.numerics} interpreter" if args.numerics else ""
     elif args.method:
         scale = args.scale or 4
         upscale, label = bicubic_upscaler(scale), "bicubic"

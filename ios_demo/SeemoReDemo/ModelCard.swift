@@ -7,12 +7,11 @@ import Foundation
 /// package without its card.
 struct ModelCard: Decodable {
     struct IO: Decodable { let layout: String; let dtype: String; let range: [Double] }
-    /// The LR tile: [height, width] in a card (cards before rectangular tiles hold one side).
+    /// The LR tile: [height, width].
     struct Tile: Decodable {
         let height: Int, width: Int
         init(from decoder: Decoder) throws {
             let value = try decoder.singleValueContainer()
-            if let side = try? value.decode(Int.self) { height = side; width = side; return }
             let hw = try value.decode([Int].self)
             guard hw.count == 2 else {
                 throw DecodingError.dataCorruptedError(in: value, debugDescription: "tile is not [height, width]")
@@ -36,12 +35,14 @@ struct ModelCard: Decodable {
     let output: IO
     let psnr: [String: Scores]?
     let parent: Parent
-    let executed_by: String?
+    let executedBy: String?  // "executed_by": the runtime that measured psnr and latency, nil when none ran it
 
     var label: String { "Core ML \(precision.uppercased()) x\(scale) (tile \(tile.text))" }
 
     static func load(_ url: URL) throws -> ModelCard {
-        let card = try JSONDecoder().decode(ModelCard.self, from: Data(contentsOf: url))
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let card = try decoder.decode(ModelCard.self, from: Data(contentsOf: url))
         guard card.schema == schemaVersion else {
             throw ModelProblem.unsupported("\(card.file): card schema \(card.schema); this app reads schema \(schemaVersion) (re-export the model)")
         }

@@ -115,11 +115,12 @@ class ArtifactCard:
     size_bytes: int
     sha256: str
     tools: dict[str, str | None]
-    executed_by: str | None  # the runtime that produced psnr and latency here; None when nothing ran it
+    executed_by: str | None  # what produced psnr here: "executorch", "litert", "coreml" or "mil-interpreter"
     psnr: dict[str, SetScore] | None = None
     psnr_protocol: str | None = None
     latency: Latency | None = None
-    not_measured: str | None = None  # why psnr or latency is null
+    latency_note: str | None = None  # why latency is null (an interpreter's time is not a runtime's latency)
+    not_measured: str | None = None  # why psnr is null
     export_s: float | None = None
     schema: int = SCHEMA
 
@@ -200,6 +201,8 @@ def validate(card: ModelCard | ArtifactCard, where: str = "card"):
             raise UserError(f"{where}.tile: expected [height, width], got {card.tile}")
         if card.psnr is None and card.not_measured is None:
             raise UserError(f"{where}: an artifact without PSNR says why (not_measured)")
+        if card.latency is None and card.psnr is not None and card.latency_note is None:
+            raise UserError(f"{where}: an artifact scored without a latency says why (latency_note)")
     for parent in [card.parent] if card.parent else []:
         if len(parent.sha256) != 64:
             raise UserError(f"{where}.parent.sha256: not a sha256 digest")

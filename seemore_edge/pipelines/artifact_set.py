@@ -53,5 +53,6 @@ def summary_line(card: ArtifactCard) -> str:
     if card.psnr is None:
         return f"  {card.file}: {size}, not run here ({card.not_measured})"
     psnr = ", ".join(f"{s} {r.psnr:.2f}" for s, r in card.psnr.items())
+    speed = f"{card.latency.median_ms:.1f} ms" if card.latency else "no latency (an interpreter's time is not one)"
     return (f"  {card.file}: {size}, {card.audit.get('partitions', '-')} partition(s), tile {tile_text(card.tile)} "
-            f"{card.latency.median_ms:.1f} ms in {card.executed_by}, PSNR {psnr}")
+            f"{speed}, executed by {card.executed_by}, PSNR {psnr}")
