@@ -270,10 +270,12 @@ def crop_grid(args: BenchConfig, artifacts: Path, png: Path) -> str | None:
         return img[y:y + n, x:x + n]
     panels = [("HR", crop(pair.hr)), ("bicubic", crop(imresize(pair.lr, 4))),
               (f"{args.reference} FP32 (full)", crop(run_model(ref, pair.lr)))]
-    for path in artifact_files(artifacts):
+    # Core ML packages too: not timed (off macOS the MIL interpreter runs them), but their pixels belong beside the rest.
+    for path in artifact_files(artifacts) + sorted(artifacts.glob("*.mlpackage")):
         c = artifact_contender(path, 2)
         if c.precision == "int8":
-            panels.append((f"{c.format} INT8, tile {tile_text(c.tile)}", crop(c.frame(pair.lr))))
+            where = "MIL interpreter" if path.suffix == ".mlpackage" and sys.platform != "darwin" else c.format
+            panels.append((f"{where} INT8, tile {tile_text(c.tile)}", crop(c.frame(pair.lr))))
     plot_crop_grid(panels, png, f"BSD100 {pair.name}, x4, center crop {n}x{n}")
     return png.name
 

@@ -318,12 +318,9 @@ def markdown(r: dict) -> str:
                   "| artifact | executed by | size (KB) | partitions | tile (ms) | "
                   + " | ".join(f"{s} PSNR (drop)" for s in sets) + " |", "|---|---|---|---|---|" + "---|" * len(sets)]
         for a in r["artifacts"]:
-            if a["psnr"]:
-                cells = " | ".join(f"{a['psnr'][s]:.2f} ({a['drop_vs_reference'][s]:+.3f})" for s in sets)
-                lat = f"{a['latency_tile_ms']:.1f}"
-            else:
-                cells = " | ".join("not run here" for _ in sets)
-                lat = "-"
+            cells = (" | ".join(f"{a['psnr'][s]:.2f} ({a['drop_vs_reference'][s]:+.3f})" for s in sets) if a["psnr"]
+                     else " | ".join("not run here" for _ in sets))
+            lat = f"{a['latency_tile_ms']:.1f}" if a["latency_tile_ms"] is not None else "-"
             lines.append(f"| {a['file']} | {a['executed_by'] or '-'} | {a['size_kb']:.0f} | "
                          f"{a['partitions'] if a['partitions'] is not None else '-'} | {lat} | {cells} |")
         lines.append("")

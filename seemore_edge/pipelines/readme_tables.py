@@ -48,9 +48,13 @@ class Records:
         return self.json(relative)["sets"]
 
 
+def _ssim(value: float) -> str:
+    return f"{value:.4f}".removeprefix("0")
+
+
 def _ps(score: dict | records.SetScore, digits: int = 2) -> str:
     psnr, ssim = (score.psnr, score.ssim) if isinstance(score, records.SetScore) else (score["psnr"], score["ssim"])
-    return f"{psnr:.{digits}f} / {ssim:.4f}".replace(" 0.", " .")
+    return f"{psnr:.{digits}f} / {_ssim(ssim)}"
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -66,7 +70,7 @@ def bicubic(r: Records) -> str:
         cells = []
         for s in SETS:
             o, p = ours[s], paper[f"x{scale}"][s]
-            cells.append(f"{o['psnr']:.3f} / {p['psnr']:.2f} · {o['ssim']:.4f} / {p['ssim']:.4f}".replace("0.", "."))
+            cells.append(f"{o['psnr']:.3f} / {p['psnr']:.2f} · {_ssim(o['ssim'])} / {_ssim(p['ssim'])}")
         rows.append([f"x{scale}"] + cells)
     return table(["scale", "Set5 (ours / paper)", "Set14 (ours / paper*)", "BSD100 (ours / paper)"], rows)
 
@@ -107,6 +111,10 @@ def edge(r: Records) -> str:
             continue
         rows.append([f"`{file}` in {card.executed_by}, tile {tile_text(card.tile)}/{card.overlap}"] +
                     [f"{card.psnr[s].psnr:.3f}" for s in SETS] + [_drops(ref, card.psnr)])
+    for relative, label in (("mlpackage_int8_float32.json", "`T-x4-qat-int8.mlpackage`, MIL interpreter in float32"),
+                            ("mlpackage_fp16_float32.json", "`T-x4-qat-fp16.mlpackage`, MIL interpreter in float32")):
+        sets = r.sets(relative)
+        rows.append([label] + [f"{sets[s]['psnr']:.3f}" for s in SETS] + [_drops(ref, sets)])
     for relative, label in (("float_T-x4-qat.json", "QAT float weights, PyTorch, whole images"),
                             ("float_T-x4-qat_tile128.json", "QAT float weights, PyTorch, tiled 128/16"),
                             ("float_T-x4-qat_tile180x320.json", "QAT float weights, PyTorch, tiled 180x320/16")):
