@@ -8,7 +8,7 @@ from pathlib import Path
 
 from seemore_edge.core import records
 from seemore_edge.core.errors import UserError
-from seemore_edge.core.records import ArtifactCard, file_sha256
+from seemore_edge.core.records import ArtifactCard, file_sha256, files_of
 
 TOOLS = ("torch", "torchao", "executorch", "litert-torch", "ai-edge-litert", "coremltools")
 
@@ -28,8 +28,7 @@ def tool_versions() -> dict:
 
 
 def size_bytes(path: Path) -> int:
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    return sum(p.stat().st_size for p in files)
+    return sum(p.stat().st_size for p in files_of(path))
 
 
 def write_card(artifact: Path, fields: dict) -> ArtifactCard:

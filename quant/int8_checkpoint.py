@@ -84,10 +84,10 @@ def save_qat(prepared: torch.fx.GraphModule, preset: str, scale: int, experts: t
     tell (parent, recipe, training, details, ...)."""
     path = Path(path)
     state = {k: v.detach().cpu().contiguous() for k, v in prepared.state_dict().items()}
-    details = {"quantization": QUANTIZATION, **card.pop("details", {})}
+    fields = {**card, "details": {"quantization": QUANTIZATION, **card.get("details", {})}}
     full = records.from_dict(ModelCard, {"kind": "qat-int8", "preset": preset, "scale": scale,
-                                         "routing": {"type": "fixed", "experts": list(experts)},
-                                         "details": details, **card}, card_path(path).name)
+                                         "routing": {"type": "fixed", "experts": list(experts)}, **fields},
+                             card_path(path).name)
     atomic_write(path, lambda tmp: save_file(state, tmp))
     records.write(card_path(path), full)
     return full

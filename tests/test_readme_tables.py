@@ -3,6 +3,8 @@ figure edited by hand in a copy of the README is caught."""
 import json
 import re
 
+import pytest
+
 from seemore_edge import tables
 from tests.conftest import REPO, SHARED, run_tool
 
@@ -28,7 +30,7 @@ def test_a_hand_edited_figure_is_caught(tmp_path, capsys):
 def test_paper_record_matches_the_reference_text():
     source = SHARED / "reference" / "ARCHITECTURE.md"
     if not source.is_file():
-        return
+        pytest.skip(f"{source} not found")
     text = source.read_text()
     paper = json.loads((REPO / "docs" / "records" / "paper_table1.json").read_text())["methods"]
     for method, label in (("bicubic", "Bicubic"), ("SeemoRe-T", "SeemoRe-T")):

@@ -22,9 +22,6 @@ from .errors import UserError
 from .imageio import atomic_write
 
 SCHEMA = 1
-MODEL_KINDS = ("fp32", "qat-int8")
-FORMATS = ("pte", "tflite", "mlpackage")
-PRECISIONS = ("fp32", "fp16", "int8")
 
 
 @dataclass
@@ -249,10 +246,16 @@ def read(path: Path, cls: type[ModelCard] | type[ArtifactCard]):
 
 # --- schema 0 -------------------------------------------------------------------------------------------------------
 
+def files_of(path: Path) -> list[Path]:
+    """The file itself, or a package folder's files in sorted order (a ``.mlpackage`` is a folder)."""
+    path = Path(path)
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+
+
 def file_sha256(path: Path) -> str:
     """Of a file, or for a package folder, of its files' relative names and contents in sorted order."""
     path = Path(path)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    files = files_of(path)
     h = hashlib.sha256()
     for p in files:
         if path.is_dir():
