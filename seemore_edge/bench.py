@@ -13,6 +13,8 @@ the model's convolutions alone in each INT8 runtime (export/conv_floor.py); the 
 
 Phones: ``--android`` prints the adb command lines that run the same artifacts with ExecuTorch's and LiteRT's
 benchmark binaries on an attached device (paths given with --et-runner/--litert-benchmark); they are not run here.
+Browsers: every ``.tflite`` also runs in the demo page in headless Chromium (LiteRT.js WASM) on the same inputs, after
+the native runs, when Node, Chromium and the page's npm packages are here (the report says why not otherwise).
 """
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ from pathlib import Path
 from . import cli
 from .core.errors import UserError
 from .pipelines.bench_report import write_report
-from .pipelines.bench_run import (BenchConfig, android_commands, crop_grid, export_default_set, memory_child, profiles,
-                                  run_bench)
+from .pipelines.bench_run import (BenchConfig, android_commands, browser_records, crop_grid, export_default_set,
+                                  memory_child, profiles, run_bench)
 from export.throughput import cpu_features
 
 
@@ -74,6 +76,7 @@ def main(argv=None) -> int:
         helpers.mkdir()
         records, limits, floors = run_bench(cfg, artifacts, thread_counts, helpers)
         payload = {"cpu": cpu_features(), "records": records, "limits": limits, "floors": floors,
+                   "browser": browser_records(artifacts, thread_counts, args.runs, records),
                    "profiles": profiles(artifacts, thread_counts[0]),
                    "crops": crop_grid(cfg, artifacts, args.out / "crops.png")}
     cli.write_json(args.json, payload)

@@ -12,6 +12,7 @@ from .core.errors import UserError
 from .core.presets import check_scale
 from .core.scoring import bicubic_upscaler, evaluate_sets, format_table, model_upscaler, tiled_upscaler, torch_runner
 from .core.tiling import DEFAULT_OVERLAP, as_tile, check_tile, tile_text
+from .pipelines.browser_page import BrowserPage, PageUpscaler
 from .pipelines.models import load_weights
 from export.verify import artifact_upscaler
 
@@ -39,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--numerics", choices=["float32", "float16"],
                     help="a .mlpackage off macOS: the MIL interpreter's arithmetic (default: the package's compute "
                          "precision)")
+    ap.add_argument("--in-browser", action="store_true",
+                    help="a .tflite run by the demo page in headless Chromium (LiteRT.js, WASM) through the page's "
+                         "hook; the same file also runs in Python's LiteRT and the record says how far the pixels are")
+    ap.add_argument("--page-threads", type=int, default=1, help="WASM threads of the page with --in-browser")
     args = ap.parse_args(argv)
     tile = as_tile(args.tile) if args.tile is not None else None
     if args.scale is not None:
@@ -50,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("--tile and --float apply to --weights; an artifact's tile is its card's")
     if args.numerics and not (args.artifact and args.artifact.suffix == ".mlpackage"):
         raise UserError("--numerics applies to a .mlpackage run by the MIL interpreter")
+    if args.in_browser and not (args.artifact and args.artifact.suffix == ".tflite"):
+        raise UserError("--in-browser runs a .tflite (--artifact FILE.tflite) in the demo page")
+    if args.in_browser:
+        return _in_browser(args, root, sets)
     if args.artifact:
         options = {"mode": args.numerics} if args.numerics else {}
         card, upscale = artifact_upscaler(args.artifact, args.threads, **options)
@@ -75,6 +84,24 @@ def main(argv: list[str] | None = None) -> int:
     result = evaluate_sets(upscale, root, sets, scale)
     result["method"] = label
     print(format_table(result, label))
+    cli.write_json(args.json, result)
+    return 0
+
+
+def _in_browser(args, root, sets) -> int:
+    card, native = artifact_upscaler(args.artifact, args.threads)
+    if args.scale is not None and card.scale != args.scale:
+        raise UserError(f"{args.artifact}: artifact upscales x{card.scale}, but --scale {args.scale} was given")
+    with BrowserPage(args.artifact.parent, f"threads={args.page_threads}") as page:
+        upscale = PageUpscaler(page, args.artifact.name, native)
+        result = evaluate_sets(upscale, root, sets, card.scale)
+    label = f"{args.artifact.name} in the demo page (LiteRT.js {upscale.accelerator}, {args.page_threads} thread(s))"
+    result |= {"method": label, "file": args.artifact.name, "sha256": card.sha256, "agreement": upscale.agreement(),
+               "native": {s: card.psnr[s].psnr for s in sets if card.psnr and s in card.psnr}}
+    print(format_table(result, label))
+    a = result["agreement"]
+    print(f"pixels vs Python LiteRT: {a['differing_values']} of {a['values']} values differ, by at most "
+          f"{a['max_level_difference']} level(s)")
     cli.write_json(args.json, result)
     return 0
 

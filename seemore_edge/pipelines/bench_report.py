@@ -98,6 +98,24 @@ def target_lines(payload: dict) -> list[str]:
     return lines
 
 
+def browser_lines(browser: dict | None) -> list[str]:
+    """The demo page's own latency: what a phone's browser pays, measured here in headless Chromium."""
+    if not browser:
+        return []
+    if not browser["records"]:
+        return ["## In the browser", "", f"Not run: {browser.get('skipped', 'no .tflite files')}.", ""]
+    lines = ["## In the browser", "", "Each `.tflite` in the demo page (`python -m seemore_edge.demo`), headless "
+             "Chromium, LiteRT.js WASM, driven through the page's hook after the native runs: the tile timed around the "
+             "model call in the page, the frame by the hook's `ms` (tiling, model calls, stitching).", "",
+             "| file | tile | threads (WASM) | input | median ms | p90 ms | fastest ms | x eager full |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in browser["records"]:
+        lines.append(f"| {r['file']} | {tile_text(r['tile'])} | {r['threads']} ({r['wasm_threads']}) | {r['input']} | "
+                     f"{r['median_ms']:.1f} | {r['p90_ms']:.1f} | {r['min_ms']:.1f} | "
+                     f"{r.get('speedup_vs_eager_full', float('nan')):.2f} |")
+    return lines + [""]
+
+
 def write_report(out: Path, payload: dict) -> str:
     """``report.md`` and the PSNR-latency plot into ``out``; returns the report's text."""
     recs = payload["records"]
@@ -124,6 +142,7 @@ def write_report(out: Path, payload: dict) -> str:
                   "| kernel | count | ms | % |", "|---|---|---|---|"]
         lines += [f"| {k['kernel']} | {k['ops']} | {k['ms']:.2f} | {k['pct']} |" for k in prof["kernels"] if k["pct"] >= 0.5]
         lines.append("")
+    lines += browser_lines(payload.get("browser"))
     lines += gap_lines(payload)
     plot_psnr_latency(recs, out / "psnr_latency.png")
     lines += ["![PSNR vs latency](psnr_latency.png)", ""]

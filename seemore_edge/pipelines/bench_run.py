@@ -33,6 +33,7 @@ from seemore_edge.core.imresize import imresize
 from seemore_edge.core.scoring import run_model
 from seemore_edge.core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, Tile, tile_text, upscale_tiled
 from seemore_edge.pipelines.artifact_set import ArtifactSet, export_set
+from seemore_edge.pipelines.browser_page import BrowserPage, browser_missing, png_data_url
 from seemore_edge.pipelines.plots import plot_crop_grid
 
 FRAME_LR = (180, 320)  # 1280x720 output at x4
@@ -243,6 +244,43 @@ def run_bench(args: BenchConfig, artifacts: Path, thread_counts: list[int], tmp:
             if r["threads"] == threads:
                 r["speedup_vs_eager_full"] = round(base[r["input"]] / r["median_ms"], 2)
     return records, limits, floors
+
+
+def browser_records(artifacts: Path, thread_counts: list[int], runs: int, records: list[dict]) -> dict:
+    """The demo page as a contender: every ``.tflite`` in headless Chromium (LiteRT.js WASM, the page's own hook), on
+    the same 128 tile and 720p frame as the native runs, after them in the same bench run (one browser at a time on
+    the CPU, so native and browser runs never compete). The tile is timed in the page around the model call (data in
+    and out of WASM included); the frame is the hook's ``ms`` (tiling, the model calls and stitching; PNG encoding
+    excluded). ``{"records": [...]}``, or ``{"records": [], "skipped": why}`` where no browser can be driven."""
+    why = browser_missing()
+    if why:
+        return {"records": [], "skipped": why}
+    frame_url = png_data_url((np.random.default_rng(0).random(FRAME_LR + (3,)) * 255).astype(np.uint8))
+    out = []
+    for threads in thread_counts:
+        base = {r["input"]: r for r in records if r["threads"] == threads and r["role"] == "reference"}
+        with BrowserPage(artifacts, f"threads={threads}") as page:
+            info = page.call("runtime")
+            for name in page.models():
+                card = read_card(artifacts / name)
+                times = {}
+                if tuple(card.tile) == TILE:
+                    times["tile128"] = page.call("timeTile", model=name, runs=runs)["ms"]
+                for _ in range(2):  # warm-up, as the native runs
+                    page.upscale(frame_url, name)
+                times["frame720p"] = [page.upscale(frame_url, name)["ms"] for _ in range(runs)]
+                for input_name, ms in times.items():
+                    median = float(np.median(ms))
+                    rec = {"contender": f"browser {name}", "file": name, "format": card.format,
+                           "precision": card.precision, "runtime": "LiteRT.js WASM, headless Chromium",
+                           "threads": threads, "wasm_threads": threads if info["threads"] else 1,
+                           "input": input_name, "tile": list(card.tile), "overlap": card.overlap,
+                           "median_ms": round(median, 2), "p90_ms": round(float(np.percentile(ms, 90)), 2),
+                           "min_ms": round(float(np.min(ms)), 2), "runs": len(ms)}
+                    if input_name in base:
+                        rec["speedup_vs_eager_full"] = round(base[input_name]["median_ms"] / median, 2)
+                    out.append(rec)
+    return {"records": out}
 
 
 def profiles(artifacts: Path, threads: int) -> list[dict]:

@@ -1,0 +1,155 @@
+// The page's controls. Every upscale goes through window.seemoreDemo, the hook tests and the bench drive.
+import * as demo from './demo.js';
+import { cardLabel } from './card.js';
+
+window.seemoreDemo = {
+  models: demo.models,
+  upscale: (imageUrl, modelName) => upscaleAndShow(imageUrl, modelName),
+  timeTile: demo.timeTile,
+  configure: demo.configure,
+  runtimeInfo: demo.runtimeInfo,
+};
+
+const $ = (id) => document.getElementById(id);
+let photoUrl = null;
+let photoName = null;
+
+function showError(message) {
+  $('error').textContent = message;
+  $('error').hidden = !message;
+}
+
+/** Errors of any call, the hook's included, appear on the page as one line; the page stays usable. */
+async function shown(promise) {
+  try {
+    const value = await promise;
+    showError('');
+    return value;
+  } catch (e) {
+    const line = String(e?.message ?? e).split('\n')[0];
+    showError(line);
+    throw new Error(line);
+  }
+}
+
+function quantile(values, q) {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
+
+async function describeModel() {
+  const name = $('model').value;
+  if (!name) return;
+  try {
+    const c = await demo.card(name);
+    $('card').textContent = cardLabel(c);
+    showError('');
+  } catch (e) {
+    $('card').textContent = '';
+    showError(e.message);
+  }
+}
+
+function setPhoto(url, label) {
+  if (photoUrl?.startsWith('blob:')) URL.revokeObjectURL(photoUrl);
+  photoUrl = url;
+  $('drop').textContent = label;
+  $('run').disabled = !$('model').value;
+}
+
+/** The one path of an upscale, clicked or automated: show the input, run, show before/after and the figures. */
+async function upscaleAndShow(imageUrl, modelName) {
+  $('run').disabled = true;
+  const tileMs = [];
+  const live = $('live');
+  live.replaceChildren();
+  const onProgress = (event) => {
+    const { done, count, tileMs: ms, canvas } = event.detail;
+    tileMs.push(ms);
+    if (!live.firstChild) live.append(canvas);  // rows appear as the tiler finishes them
+    $('stats').textContent = `tile ${done} of ${count}: ${ms.toFixed(1)} ms`;
+  };
+  addEventListener('seemore-progress', onProgress);
+  try {
+    if ($('model').value !== modelName && [...$('model').options].some((o) => o.value === modelName)) {
+      $('model').value = modelName;
+      await describeModel();
+    }
+    const result = await shown(demo.upscale(imageUrl, modelName));
+    const c = await demo.card(modelName);
+    const info = await demo.runtimeInfo();
+    const settings = demo.configure();
+    const png = `data:image/png;base64,${result.png}`;
+    const before = $('before'), after = $('after');
+    before.src = imageUrl;
+    after.src = png;
+    await Promise.all([before.decode().catch(() => {}), after.decode()]);
+    before.style.width = `${after.naturalWidth}px`;
+    before.style.height = `${after.naturalHeight}px`;
+    $('result').hidden = false;
+    $('download').href = png;
+    $('download').download = `${(photoName ?? 'photo').replace(/\.[^.]+$/, '')}_x${c.scale}.png`;
+    const threads = result.accelerator.startsWith('webgpu') ? '' :
+      `, ${info.threads ? Math.min(settings.threads, info.maxThreads) : 1} thread(s)`;
+    $('stats').textContent = `${result.tiles} tile(s) of ${c.tile[0]}x${c.tile[1]}: total ${result.ms.toFixed(0)} ms; ` +
+      `per tile median ${quantile(tileMs, 0.5).toFixed(1)} ms, fastest ${Math.min(...tileMs).toFixed(1)}, slowest ` +
+      `${Math.max(...tileMs).toFixed(1)}; ${result.accelerator}${threads}; output ${after.naturalWidth}x${after.naturalHeight}`;
+    return result;
+  } finally {
+    removeEventListener('seemore-progress', onProgress);
+    live.replaceChildren();
+    $('run').disabled = !photoUrl;
+  }
+}
+
+async function start() {
+  const query = new URLSearchParams(location.search);
+  try {
+    const info = await demo.runtimeInfo();
+    const settings = demo.configure({
+      accelerator: query.get('accelerator') ?? 'wasm',
+      threads: query.get('threads') ?? Math.min(4, info.maxThreads),
+    });
+    $('accelerator').value = settings.accelerator;
+    $('accelerator').querySelector('[value=webgpu]').disabled = !info.webgpu;
+    $('threads').value = settings.threads;
+    $('threads').max = info.maxThreads;
+    $('threads').disabled = !info.threads;
+    $('runtime').textContent = `LiteRT.js loaded: ${info.threads ? `multi-threaded WASM (up to ${info.maxThreads} threads)` :
+      'single-threaded WASM (the page is not cross-origin isolated, or this browser lacks WASM threads)'}; ` +
+      `WebGPU ${info.webgpu ? 'available' : 'not available'}.`;
+    const names = await demo.models();
+    $('model').replaceChildren(...names.map((n) => new Option(n, n)));
+    if (!names.length) showError('the server offers no .tflite models');
+    await describeModel();
+  } catch (e) {
+    showError(e.message);
+  }
+  $('model').addEventListener('change', describeModel);
+  $('accelerator').addEventListener('change', () => shown(Promise.resolve().then(() => demo.configure({ accelerator: $('accelerator').value }))));
+  $('threads').addEventListener('change', () => shown(Promise.resolve().then(() => demo.configure({ threads: $('threads').value }))));
+  $('photo').addEventListener('change', () => {
+    const file = $('photo').files[0];
+    if (file) {
+      photoName = file.name;
+      setPhoto(URL.createObjectURL(file), `${file.name} (${(file.size / 1024).toFixed(0)} KiB)`);
+    }
+  });
+  const drop = $('drop');
+  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    const file = e.dataTransfer.files[0];
+    if (file) {
+      photoName = file.name;
+      setPhoto(URL.createObjectURL(file), `${file.name} (${(file.size / 1024).toFixed(0)} KiB)`);
+    }
+  });
+  $('run').addEventListener('click', () => upscaleAndShow(photoUrl, $('model').value).catch(() => {}));
+  $('slider').addEventListener('input', () => { $('after-clip').style.clipPath = `inset(0 0 0 ${$('slider').value}%)`; });
+  $('zoom').addEventListener('input', () => { $('frame').style.zoom = $('zoom').value; });
+}
+
+start();
