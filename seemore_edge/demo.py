@@ -9,6 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import cli
+from .core.imageio import read_image
+from .core.imresize import imresize
+from .pipelines.browser_page import BrowserPage
 from .pipelines.demo_server import export_demo_set, make_server
 
 
@@ -22,10 +25,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cert", type=Path, help="PEM certificate: serve https (phones need it for WASM threads)")
     ap.add_argument("--key", type=Path, help="PEM private key of --cert (if it is not in the same file)")
     ap.add_argument("--threads", type=int, help="CPU threads for the export, when there is one")
+    ap.add_argument("--screenshot", type=Path, help="instead of serving: open the page in headless Chromium, upscale "
+                                                   "--photo with --model through the page, save a PNG of the page")
+    ap.add_argument("--photo", type=Path, help="the photo of --screenshot")
+    ap.add_argument("--shrink", type=int, default=1, help="reduce --photo by this factor first (MATLAB bicubic, the "
+                                                         "benchmarks' protocol), so the page restores what it removed")
+    ap.add_argument("--model", help="the model file of --screenshot (default: the first INT8 one)")
+    ap.add_argument("--page-threads", type=int, default=2, help="WASM threads of the page with --screenshot")
     args = ap.parse_args(argv)
     if args.key and not args.cert:
         ap.error("--key goes with --cert")
+    if bool(args.screenshot) != bool(args.photo):
+        ap.error("--screenshot and --photo go together")
+    if args.shrink < 1:
+        ap.error("--shrink is a whole factor from 1")
+    photo = read_image(args.photo) if args.photo else None  # a bad photo fails here, before any export
+    if photo is not None and args.shrink > 1:
+        photo = imresize(photo, 1 / args.shrink)
     artifacts = args.artifacts or export_demo_set(args.weights, Path("out/demo/artifacts"), args.threads)
+    if args.screenshot:
+        return _screenshot(artifacts, photo, args)
     server = make_server(artifacts, args.host, args.port, quiet=False, cert=args.cert, key=args.key)
     print(f"serving {artifacts} at {server.url}  (Ctrl-C stops)", flush=True)
     try:
@@ -34,6 +53,17 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         server.httpd.server_close()
+    return 0
+
+
+def _screenshot(artifacts: Path, photo, args) -> int:
+    with BrowserPage(artifacts, f"threads={args.page_threads}") as page:
+        names = page.models()
+        model = args.model or next((n for n in names if "-int8" in n), names[0])
+        _, info = page.upscale_array(photo, model)
+        args.screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.call("screenshot", path=str(args.screenshot.resolve()))
+    print(f"{args.screenshot}: {model}, {info['tiles']} tile(s), {info['ms']:.0f} ms ({info['accelerator']})")
     return 0
 
 

@@ -7,6 +7,7 @@ import torch
 from quant.int8_graph import freeze_observers
 from quant.int8_checkpoint import prepare_for, save_qat
 from seemore_edge import bench, export as export_tool
+from seemore_edge.pipelines.browser_page import browser_missing
 from tests.conftest import run_tool
 
 
@@ -69,6 +70,14 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     assert "- Floor, INT8 .tflite, 1 threads: the model's" in report
     (kinds,) = [line for line in report.splitlines() if "by convolution family" in line]
     assert all(f"{kind} " in kinds for kind in ("1x1", "dense kxk", "depthwise")) and "GMAC/s" in kinds
+    # The demo page as a contender, in the same run: the .tflite in headless Chromium on both inputs.
+    if browser_missing() is None:
+        (tile, frame) = sorted(payload["browser"]["records"], key=lambda r: r["input"], reverse=True)
+        assert tile["file"] == frame["file"] == "tiny-qat-int8.tflite" and frame["input"] == "frame720p"
+        assert all(0 < r["min_ms"] <= r["median_ms"] <= r["p90_ms"] and r["runs"] == 3 for r in (tile, frame))
+        assert "## In the browser" in report and "| tiny-qat-int8.tflite | 128x128 | 1 (1) | frame720p |" in report
+    else:
+        assert payload["browser"]["skipped"] and "Not run:" in report
     code, stdout, _ = run_tool(bench, ["--artifacts", str(artifacts), "--android"], capsys)
     assert code == 0 and "benchmark_model --graph=/data/local/tmp/tiny-qat-int8.tflite" in stdout
 

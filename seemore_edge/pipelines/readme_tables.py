@@ -168,9 +168,39 @@ def bench(r: Records) -> str:
                    "% of runtime's limit (frame)", "peak RSS (MB)", "size (KiB)"], rows))
 
 
+BROWSER_FILES = ("T-x4-qat-int8.tflite", "T-x4-qat-int8-180x320.tflite")
+
+
+def browser(r: Records) -> str:
+    """The demo page against Python's LiteRT on the same files: PSNR through the page's hook, how many output values
+    differ, and the page's latency from the bench run."""
+    bench_payload = json.loads((r.repo / "docs" / "bench" / "bench.json").read_text())
+    timed = bench_payload.get("browser", {}).get("records", [])
+    threads = max((t["threads"] for t in timed), default=None)
+    rows = []
+    for file in BROWSER_FILES:
+        rec = r.json(f"browser_{file.removesuffix('.tflite')}.json")
+        card = r.artifact(file)
+        if rec["sha256"] != card.sha256:
+            raise UserError(f"docs/records/browser_{file}: scored another file than the card in docs/records/artifacts")
+        a = rec["agreement"]
+        ms = {t["input"]: t["median_ms"] for t in timed if t["file"] == file and t["threads"] == threads}
+        rows.append([f"`{file}`"] + [f"{rec['sets'][s]['psnr']:.4f} / {card.psnr[s].psnr:.4f}" for s in SETS] +
+                    [f"{100 * a['differing_values'] / a['values']:.3f}% (max {a['max_level_difference']})",
+                     f"{ms['tile128']:.0f}" if "tile128" in ms else "-",
+                     f"{ms['frame720p']:.0f}" if "frame720p" in ms else "-"])
+    cpu = bench_payload["cpu"]
+    return (f"PSNR dB x4, the page (headless Chromium, LiteRT.js WASM, 2 threads) / Python LiteRT, whole images tiled "
+            f"as the cards say; latency: the bench run of the speed table ({cpu['cpu']}, {threads} WASM threads).
+
+" +
+            table(["file"] + [f"{s} page / native" for s in SETS] +
+                  ["output values differing", "128 tile (ms)", "720p frame (ms)"], rows))
+
+
 TABLES: dict[str, Callable[[Records], str]] = {
     "bicubic": bicubic, "reference-x4": lambda r: reference(r, 4), "reference-x2": lambda r: reference(r, 2),
-    "edge": edge, "main-job-samples": main_job_samples, "bench": bench}
+    "edge": edge, "main-job-samples": main_job_samples, "bench": bench, "browser": browser}
 
 
 def render(readme: str, repo: Path) -> str:

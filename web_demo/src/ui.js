@@ -148,7 +148,10 @@ async function start() {
     }
   });
   $('run').addEventListener('click', () => upscaleAndShow(photoUrl, $('model').value).catch(() => {}));
-  $('slider').addEventListener('input', () => { $('after-clip').style.clipPath = `inset(0 0 0 ${$('slider').value}%)`; });
+  $('slider').addEventListener('input', () => {
+    $('after-clip').style.clipPath = `inset(0 0 0 ${$('slider').value}%)`;
+    $('divider').style.left = `${$('slider').value}%`;
+  });
   $('zoom').addEventListener('input', () => { $('frame').style.zoom = $('zoom').value; });
 }
 
