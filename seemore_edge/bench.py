@@ -13,7 +13,7 @@ the model's convolutions alone in each INT8 runtime (export/conv_floor.py); the 
 
 Phones: ``--android`` prints the adb command lines that run the same artifacts with ExecuTorch's and LiteRT's
 benchmark binaries on an attached device (paths given with --et-runner/--litert-benchmark); they are not run here.
-Browsers: every ``.tflite`` also runs in the demo page in headless Chromium (LiteRT.js WASM) on the same inputs, after
+Browsers: every ``.tflite`` also runs in the demo page in headless Chromium (LiteRT.js WASM) on the same inputs, before
 the native runs, when Node, Chromium and the page's npm packages are here (the report says why not otherwise).
 """
 from __future__ import annotations
@@ -24,9 +24,12 @@ from pathlib import Path
 
 from . import cli
 from .core.errors import UserError
+from .core.imageio import atomic_write
+from .core.tiling import DEFAULT_OVERLAP, check_tile
 from .pipelines.bench_report import write_report
-from .pipelines.bench_run import (BenchConfig, android_commands, browser_records, crop_grid, export_default_set,
-                                  memory_child, profiles, run_bench)
+from .pipelines.bench_run import (BenchConfig, add_speedups, android_commands, browser_records, crop_grid,
+                                  export_default_set, memory_child, profiles, run_bench)
+from .pipelines.tile_sweep import sweep, sweep_lines
 from export.throughput import cpu_features
 
 
@@ -45,6 +48,8 @@ def parse(argv):
     ap.add_argument("--android", action="store_true", help="print the phone command lines instead of running here")
     ap.add_argument("--et-runner", default="/data/local/tmp/executor_runner")
     ap.add_argument("--litert-benchmark", default="/data/local/tmp/benchmark_model")
+    ap.add_argument("--tile-sweep", help="instead of the bench: comma-separated square LR tiles (128,192,256) exported "
+                                         "from --qat and timed on a photo-sized input, per runtime")
     ap.add_argument("--child", nargs=3, metavar=("KIND", "PATH", "THREADS"), help=argparse.SUPPRESS)
     return ap.parse_args(argv)
 
@@ -65,6 +70,8 @@ def main(argv=None) -> int:
     if args.artifacts is not None and not args.artifacts.is_dir():
         raise UserError(f"--artifacts {args.artifacts}: no such folder")
     cli.check_json_target(args.json)
+    if args.tile_sweep:
+        return _tile_sweep(args, thread_counts[0])
     cfg = BenchConfig(args.reference, args.qat, thread_counts, args.runs, args.data_root)
     with tempfile.TemporaryDirectory() as tmp:
         # The shipped set and the limit/floor files go to separate folders: only the former are contenders.
@@ -74,13 +81,30 @@ def main(argv=None) -> int:
             return 0
         helpers = Path(tmp) / "limit-and-floor"
         helpers.mkdir()
+        browser = browser_records(artifacts, thread_counts, args.runs)  # first: the CPU to itself (see there)
         records, limits, floors = run_bench(cfg, artifacts, thread_counts, helpers)
         payload = {"cpu": cpu_features(), "records": records, "limits": limits, "floors": floors,
-                   "browser": browser_records(artifacts, thread_counts, args.runs, records),
+                   "browser": add_speedups(browser, records),
                    "profiles": profiles(artifacts, thread_counts[0]),
                    "crops": crop_grid(cfg, artifacts, args.out / "crops.png")}
     cli.write_json(args.json, payload)
     print(write_report(args.out, payload))
+    return 0
+
+
+def _tile_sweep(args, threads: int) -> int:
+    try:
+        tiles = [int(t) for t in cli.split_list(args.tile_sweep)]
+    except ValueError:
+        raise UserError(f"--tile-sweep {args.tile_sweep}: expected comma-separated tile sides, e.g. 128,192,256") from None
+    for side in tiles:
+        check_tile((side, side), DEFAULT_OVERLAP)
+    folder = args.out / "tile-sweep"  # its own folder: these files are not the bench's contenders
+    records = sweep(args.qat, tiles, ["pte", "tflite"], folder, threads, args.runs)
+    text = "\n".join(sweep_lines(records))
+    cli.write_json(args.json, {"cpu": cpu_features(), "tile_sweep": records})
+    atomic_write(args.out / "tile_sweep.md", lambda tmp: Path(tmp).write_text(text))
+    print(text)
     return 0
 
 

@@ -67,6 +67,10 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     for floor in payload["floors"].values():
         assert floor["ms"] > 0 and floor["tile"] == [180, 320] and floor["convs"] > 20
     assert "- Target, INT8 .pte, 1 threads: 4x eager FP32 full on the frame" in report
+    (verdict,) = [line for line in report.splitlines() if line.startswith("- Target, INT8 .pte")]
+    dot = payload["cpu"]["int8_dot_product"]
+    assert verdict.endswith(f"(host with INT8 dot product ({', '.join(dot)}))" if dot else
+                            "(host without INT8 dot product)"), verdict
     assert "- Floor, INT8 .tflite, 1 threads: the model's" in report
     (kinds,) = [line for line in report.splitlines() if "by convolution family" in line]
     assert all(f"{kind} " in kinds for kind in ("1x1", "dense kxk", "depthwise")) and "GMAC/s" in kinds
@@ -119,3 +123,19 @@ def test_conv_floor_keeps_every_conv(tmp_path):
     assert audit["partitions"] == 1 and not audit["not_delegated"]
     assert ops["aten_convolution_default"] == len(calls), ops
     assert all("convolution" in op or "quantize" in op for op in ops), ops
+
+
+def test_tile_sweep_times_each_tile_in_both_runtimes(tiny_qat, tmp_path, capsys):
+    code, stdout, err = run_tool(bench, ["--qat", str(tiny_qat), "--tile-sweep", "48,64", "--threads", "1", "--runs",
+                                         "2", "--out", str(tmp_path), "--json", str(tmp_path / "sweep.json")], capsys)
+    assert code == 0, err
+    recs = json.loads((tmp_path / "sweep.json").read_text())["tile_sweep"]
+    assert sorted((r["format"], r["tile"][0]) for r in recs) == [("pte", 48), ("pte", 64), ("tflite", 48), ("tflite", 64)]
+    for r in recs:
+        assert r["runs"] == 2 and 0 < r["min_ms"] <= r["median_ms"] and r["computed_per_pixel"] > 1
+    # Smaller tiles compute more overlap per photo pixel.
+    by = {(r["format"], r["tile"][0]): r for r in recs}
+    assert by[("pte", 48)]["computed_per_pixel"] > by[("pte", 64)]["computed_per_pixel"]
+    assert "| tiny-qat-int8.pte | 48x48 |" in (tmp_path / "tile_sweep.md").read_text()
+    code, _, err = run_tool(bench, ["--qat", str(tiny_qat), "--tile-sweep", "big", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "--tile-sweep big" in err

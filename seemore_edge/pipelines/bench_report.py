@@ -63,10 +63,18 @@ def _by_kind(prof: dict, floor: dict | None, limit: float | None) -> list[str]:
     return [f"  - by convolution family (ETDump time, MACs counted on the model): {'; '.join(parts)}"] if parts else []
 
 
+def host_class(cpu: dict) -> str:
+    """What an INT8 verdict depends on: whether this CPU has INT8 dot-product instructions (x86 VNNI, ARM dotprod),
+    without which XNNPACK's INT8 kernels run on 16-bit multiply-adds and INT8 buys size, not speed."""
+    dot = cpu.get("int8_dot_product") or []
+    return f"host with INT8 dot product ({', '.join(dot)})" if dot else "host without INT8 dot product"
+
+
 def target_lines(payload: dict) -> list[str]:
     """Each runtime's target against its best INT8 frame time and against its floor (the convolutions alone): when
     the floor is over the target, no rewrite of the rest of the graph reaches it."""
     lines = []
+    host = host_class(payload.get("cpu", {}))
     frames = [r for r in payload["records"] if r["input"] == "frame720p"]
     for fmt, factor in TARGETS.items():
         for threads in sorted({r["threads"] for r in frames}):
@@ -84,7 +92,7 @@ def target_lines(payload: dict) -> list[str]:
             lines.append(f"- Target, INT8 .{fmt}, {threads} threads: {factor:g}x eager FP32 full on the frame, i.e. at "
                          f"most {goal:.1f} ms (eager median {base:.1f} ms, p90 {eager['p90_ms']:.1f}); best here "
                          f"{best['contender']} {best['median_ms']:.1f} ms = {on_median:.2f}x; fastest runs "
-                         f"{best['min_ms']:.1f} vs {eager['min_ms']:.1f} ms = {on_min:.2f}x: {verdict}")
+                         f"{best['min_ms']:.1f} vs {eager['min_ms']:.1f} ms = {on_min:.2f}x: {verdict} ({host})")
             floor = payload.get("floors", {}).get(f"{fmt} int8 {threads}t")
             if floor:
                 verdict = (f"above the target's {goal:.1f} ms, so with these convolution shapes no change to the rest "
@@ -105,7 +113,7 @@ def browser_lines(browser: dict | None) -> list[str]:
     if not browser["records"]:
         return ["## In the browser", "", f"Not run: {browser.get('skipped', 'no .tflite files')}.", ""]
     lines = ["## In the browser", "", "Each `.tflite` in the demo page (`python -m seemore_edge.demo`), headless "
-             "Chromium, LiteRT.js WASM, driven through the page's hook after the native runs: the tile timed around the "
+             "Chromium, LiteRT.js WASM, driven through the page's hook before the native runs (the CPU to itself): the tile timed around the "
              "model call in the page, the frame by the hook's `ms` (tiling, model calls, stitching).", "",
              "| file | tile | threads (WASM) | input | median ms | p90 ms | fastest ms | x eager full |",
              "|---|---|---|---|---|---|---|---|"]

@@ -191,9 +191,7 @@ def browser(r: Records) -> str:
                      f"{ms['frame720p']:.0f}" if "frame720p" in ms else "-"])
     cpu = bench_payload["cpu"]
     return (f"PSNR dB x4, the page (headless Chromium, LiteRT.js WASM, 2 threads) / Python LiteRT, whole images tiled "
-            f"as the cards say; latency: the bench run of the speed table ({cpu['cpu']}, {threads} WASM threads).
-
-" +
+            f"as the cards say; latency: the bench run of the speed table ({cpu['cpu']}, {threads} WASM threads).\n\n" +
             table(["file"] + [f"{s} page / native" for s in SETS] +
                   ["output values differing", "128 tile (ms)", "720p frame (ms)"], rows))
 
