@@ -74,9 +74,6 @@ export async function compileModel(bytes, card, { accelerator = 'wasm', threads 
       out.delete();
     }
   };
-  // One call on compilation: the first run allocates XNNPACK's buffers and packs weights, which is loading, not the
-  // per-tile latency the page reports.
-  await run(new Float32Array(shape.reduce((a, b) => a * b, 1)));
   return {
     run, accelerator: used, threads: n,
     inputs: model.getInputDetails(), outputs: model.getOutputDetails(),
