@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--in-browser", action="store_true",
                     help="a .tflite run by the demo page in headless Chromium (LiteRT.js, WASM) through the page's "
                          "hook; the same file also runs in Python's LiteRT and the record says how far the pixels are")
-    ap.add_argument("--page-threads", type=int, default=1, help="WASM threads of the page with --in-browser")
+    ap.add_argument("--page-threads", type=int, default=2, help="WASM threads of the page with --in-browser")
     args = ap.parse_args(argv)
     tile = as_tile(args.tile) if args.tile is not None else None
     if args.scale is not None:
@@ -96,8 +96,8 @@ def _in_browser(args, root, sets) -> int:
         upscale = PageUpscaler(page, args.artifact.name, native)
         result = evaluate_sets(upscale, root, sets, card.scale)
     label = f"{args.artifact.name} in the demo page (LiteRT.js {upscale.accelerator}, {args.page_threads} thread(s))"
-    result |= {"method": label, "file": args.artifact.name, "sha256": card.sha256, "agreement": upscale.agreement(),
-               "native": {s: card.psnr[s].psnr for s in sets if card.psnr and s in card.psnr}}
+    result |= {"method": label, "file": args.artifact.name, "sha256": card.sha256, "accelerator": upscale.accelerator,
+               "page_threads": args.page_threads, "agreement": upscale.agreement()}
     print(format_table(result, label))
     a = result["agreement"]
     print(f"pixels vs Python LiteRT: {a['differing_values']} of {a['values']} values differ, by at most "

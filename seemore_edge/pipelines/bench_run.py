@@ -82,7 +82,7 @@ def _eager(module, threads):
     return run
 
 
-def _artifact_runner(path: Path, tile: tuple[int, int], threads: int):
+def artifact_runner(path: Path, tile: tuple[int, int], threads: int):
     runner = load_runner(path, tile, threads)
     if path.suffix == ".pte":  # ExecuTorch's pool is process-wide: make sure it has this contender's size
         def run(x):
@@ -95,7 +95,7 @@ def _artifact_runner(path: Path, tile: tuple[int, int], threads: int):
 def artifact_contender(path: Path, threads: int) -> Contender:
     card = read_card(path)
     return Contender(path.name, "artifact", card.format, card.precision,
-                     _artifact_runner(path, tuple(card.tile), threads), tuple(card.tile), card.overlap, card.scale,
+                     artifact_runner(path, tuple(card.tile), threads), tuple(card.tile), card.overlap, card.scale,
                      card.size_bytes / 1024, {s: v.psnr for s, v in card.psnr.items()} if card.psnr else None, path)
 
 
@@ -212,10 +212,10 @@ def run_bench(args: BenchConfig, artifacts: Path, thread_counts: list[int], tmp:
         cs = contenders(args, artifacts, threads)
         times = time_interleaved(cs, inputs, args.runs)
         for (fmt, precision), path in limit_paths.items():
-            ms = tile_latency(_artifact_runner(path, (96, 96), threads), (96, 96), max(5, args.runs // 2), 2)
+            ms = tile_latency(artifact_runner(path, (96, 96), threads), (96, 96), max(5, args.runs // 2), 2)
             limits[f"{fmt} {precision} {threads}t"] = round(LIMIT_GMACS / (ms["median_ms"] / 1e3), 1)
         for fmt, (path, skeleton) in floor_paths.items():  # the INT8 artifacts' floor: their convolutions alone
-            ms = tile_latency(_artifact_runner(path, FRAME_LR, threads), FRAME_LR, max(5, args.runs // 2), 2)
+            ms = tile_latency(artifact_runner(path, FRAME_LR, threads), FRAME_LR, max(5, args.runs // 2), 2)
             floors[f"{fmt} int8 {threads}t"] = {"ms": round(ms["median_ms"], 1), "tile": list(FRAME_LR), "convs": len(skeleton.convs),
                                                 "gmacs": round(skeleton.macs / 1e9, 3),
                                                 "gmacs_by_kind": {k: round(v / 1e9, 3)
@@ -248,9 +248,9 @@ def run_bench(args: BenchConfig, artifacts: Path, thread_counts: list[int], tmp:
 
 def browser_records(artifacts: Path, thread_counts: list[int], runs: int) -> dict:
     """The demo page as a contender: every ``.tflite`` in headless Chromium (LiteRT.js WASM, the page's own hook), on
-    the same 128 tile and 720p frame as the native runs, before them in the same bench run: after the native runs this
-    process's runtime thread pools still take CPU time (seen as the page's tile going from about 170 to 427 ms), and
-    the browser must have the CPU to itself as on a phone. The tile is timed in the page around the model call (data in
+    the same 128 tile and 720p frame as the native runs, before them in the same bench run: timed after them, the
+    page's INT8 tile took 427 ms against 153-187 ms alone, while this process stayed at ~110% CPU with only the
+    browser working (a runtime's thread pool, presumably), and the browser must have the CPU to itself as on a phone. The tile is timed in the page around the model call (data in
     and out of WASM included); the frame is the hook's ``ms`` (tiling, the model calls and stitching; PNG encoding
     excluded). ``{"records": [...]}``, or ``{"records": [], "skipped": why}`` where no browser can be driven."""
     why = browser_missing()

@@ -177,9 +177,10 @@ def browser(r: Records) -> str:
     bench_payload = json.loads((r.repo / "docs" / "bench" / "bench.json").read_text())
     timed = bench_payload.get("browser", {}).get("records", [])
     threads = max((t["threads"] for t in timed), default=None)
-    rows = []
+    rows, scored = [], set()
     for file in BROWSER_FILES:
         rec = r.json(f"browser_{file.removesuffix('.tflite')}.json")
+        scored.add(f"LiteRT.js {rec['accelerator']}, {rec['page_threads']} thread(s)")
         card = r.artifact(file)
         if rec["sha256"] != card.sha256:
             raise UserError(f"docs/records/browser_{file}: scored another file than the card in docs/records/artifacts")
@@ -190,7 +191,7 @@ def browser(r: Records) -> str:
                      f"{ms['tile128']:.0f}" if "tile128" in ms else "-",
                      f"{ms['frame720p']:.0f}" if "frame720p" in ms else "-"])
     cpu = bench_payload["cpu"]
-    return (f"PSNR dB x4, the page (headless Chromium, LiteRT.js WASM, 2 threads) / Python LiteRT, whole images tiled "
+    return (f"PSNR dB x4, the page (headless Chromium, {'; '.join(sorted(scored))}) / Python LiteRT, whole images tiled "
             f"as the cards say; latency: the bench run of the speed table ({cpu['cpu']}, {threads} WASM threads).\n\n" +
             table(["file"] + [f"{s} page / native" for s in SETS] +
                   ["output values differing", "128 tile (ms)", "720p frame (ms)"], rows))

@@ -12,7 +12,7 @@ import numpy as np
 from export.card import read_card
 from seemore_edge.core.tiling import DEFAULT_OVERLAP, make_grid, tile_text, upscale_tiled
 from seemore_edge.pipelines.artifact_set import ArtifactSet, export_set
-from seemore_edge.pipelines.bench_run import _artifact_runner
+from seemore_edge.pipelines.bench_run import artifact_runner
 
 PHOTO_LR = (480, 640)  # a 2560x1920 (4.9 MP) output at x4: a phone photo worth enhancing
 
@@ -31,7 +31,7 @@ def sweep(weights: str, tiles: list[int], formats: list[str], folder: Path, thre
     contenders = []
     for path in files:
         card = read_card(path)
-        contenders.append((path, card, _artifact_runner(path, tuple(card.tile), threads)))
+        contenders.append((path, card, artifact_runner(path, tuple(card.tile), threads)))
     times = {path: [] for path, _, _ in contenders}
     for _, card, run in contenders:  # warm-up
         upscale_tiled(run, photo, card.scale, tuple(card.tile), card.overlap)

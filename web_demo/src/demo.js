@@ -8,7 +8,7 @@
 // Progress goes out as 'seemore-progress' events on window: {done, count, tileMs, canvas}.
 import { parseCard, checkBytes, checkTensors } from './card.js';
 import { compileModel, loadRuntime } from './litert_runner.js';
-import { upscaleTiled, memoryNeeded } from './tiler.js';
+import { upscaleTiled } from './tiler.js';
 
 export const WASM_DIR = new URL('../vendor/litertjs-core/wasm/', import.meta.url).href;
 export const MIN_SIDE = 8;  // LR pixels: below this there is nothing for a super-resolution model to see
@@ -169,4 +169,3 @@ export async function runtimeInfo() {
   return { ...rt, crossOriginIsolated: globalThis.crossOriginIsolated === true };
 }
 
-export { memoryNeeded };

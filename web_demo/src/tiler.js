@@ -164,10 +164,3 @@ export async function upscaleTiled(run, image, scale, tile, overlap, sink, onTil
   flush(nh);
   return { tiles: count, grid };
 }
-
-/** Bytes the tiled upscale holds at once besides the decoded input: the float64 strip and the RGBA output. */
-export function memoryNeeded(height, width, tile, scale) {
-  const padW = Math.max(width, tile[1]) * scale;
-  const strip = tile[0] * scale * padW * (3 + 1) * 8;
-  return strip + height * scale * width * scale * 4;
-}

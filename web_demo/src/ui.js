@@ -50,10 +50,13 @@ async function describeModel() {
   }
 }
 
-function setPhoto(url, label) {
-  if (photoUrl?.startsWith('blob:')) URL.revokeObjectURL(photoUrl);
-  photoUrl = url;
-  $('drop').textContent = label;
+/** A photo from the file picker (or the camera) or dropped on the page: kept as a blob URL until the next one. */
+function pickFile(file) {
+  if (!file) return;
+  if (photoUrl) URL.revokeObjectURL(photoUrl);
+  photoUrl = URL.createObjectURL(file);
+  photoName = file.name;
+  $('drop').textContent = `${file.name} (${(file.size / 1024).toFixed(0)} KiB)`;
   $('run').disabled = !$('model').value;
 }
 
@@ -88,7 +91,8 @@ async function upscaleAndShow(imageUrl, modelName) {
     before.style.height = `${after.naturalHeight}px`;
     $('result').hidden = false;
     $('download').href = png;
-    $('download').download = `${(photoName ?? 'photo').replace(/\.[^.]+$/, '')}_x${c.scale}.png`;
+    const base = imageUrl === photoUrl && photoName ? photoName.replace(/\.[^.]+$/, '') : 'photo';
+    $('download').download = `${base}_x${c.scale}.png`;
     const threads = result.accelerator.startsWith('webgpu') ? '' :
       `, ${info.threads ? Math.min(settings.threads, info.maxThreads) : 1} thread(s)`;
     $('stats').textContent = `${result.tiles} tile(s) of ${c.tile[0]}x${c.tile[1]}: total ${result.ms.toFixed(0)} ms; ` +
@@ -129,11 +133,7 @@ async function start() {
   $('accelerator').addEventListener('change', () => shown(Promise.resolve().then(() => demo.configure({ accelerator: $('accelerator').value }))));
   $('threads').addEventListener('change', () => shown(Promise.resolve().then(() => demo.configure({ threads: $('threads').value }))));
   $('photo').addEventListener('change', () => {
-    const file = $('photo').files[0];
-    if (file) {
-      photoName = file.name;
-      setPhoto(URL.createObjectURL(file), `${file.name} (${(file.size / 1024).toFixed(0)} KiB)`);
-    }
+    pickFile($('photo').files[0]);
   });
   const drop = $('drop');
   drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
@@ -141,11 +141,7 @@ async function start() {
   drop.addEventListener('drop', (e) => {
     e.preventDefault();
     drop.classList.remove('over');
-    const file = e.dataTransfer.files[0];
-    if (file) {
-      photoName = file.name;
-      setPhoto(URL.createObjectURL(file), `${file.name} (${(file.size / 1024).toFixed(0)} KiB)`);
-    }
+    pickFile(e.dataTransfer.files[0]);
   });
   $('run').addEventListener('click', () => upscaleAndShow(photoUrl, $('model').value).catch(() => {}));
   $('slider').addEventListener('input', () => {

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { makeGrid, mirrorIndex, upscaleTiled, memoryNeeded } from '../src/tiler.js';
+import { makeGrid, mirrorIndex, upscaleTiled } from '../src/tiler.js';
 
 const golden = JSON.parse(readFileSync(fileURLToPath(new URL('../../tests/golden/tiling.json', import.meta.url))));
 
@@ -66,9 +66,4 @@ test('mirror padding reflects half-sample symmetric, repeated', () => {
 
 test('an overlap of a whole tile is refused', () => {
   assert.throws(() => makeGrid(10, 10, [16, 16], 16), /overlap/);
-});
-
-test('memory bound counts the strip and the output', () => {
-  // 1280x720 at x4 through 128 tiles: a 512-row float64 strip of 4 values per pixel, and RGBA output.
-  assert.equal(memoryNeeded(720, 1280, [128, 128], 4), 512 * 5120 * 4 * 8 + 2880 * 5120 * 4);
 });
