@@ -9,7 +9,10 @@ Each rewrite is exact in FP32 (tests hold it to 1e-5) and removes a graph node t
 - the context branch's stride-4 conv, applied t times with one weight, becomes t modules with copied weights (XNNPACK
   refused one quantized depthwise weight feeding two nodes);
 - a LayerNorm read only by 1x1 convs (the SME's and every FFN's) hands its per-channel scale and shift to those convs,
-  so two INT8 elementwise ops and their rounding per LayerNorm disappear (exact: a 1x1 conv sees no padding).
+  so two INT8 elementwise ops and their rounding per LayerNorm disappear (exact: a 1x1 conv sees no padding);
+- the SME's 11-tap striped depthwise convs become a 9-tap conv plus a dilated 2-tap conv, summed (see SplitTaps):
+  XNNPACK has depthwise kernels of 3, 9 and 25 taps only, and its INT8 25-tap one took 6-7 ms where the pair takes
+  1.2-2.1 ms on one 180x320x36 tensor (ETDump, AVX-512 VNNI host; the sum is exact up to float summation order).
 """
 from __future__ import annotations
 
@@ -60,6 +63,39 @@ def fold_affine(norm: LayerNorm2d, convs: list[nn.Conv2d]) -> ChannelNorm:
     return ChannelNorm(norm, affine=False)
 
 
+class SplitTaps(nn.Module):
+    """An 11-tap striped depthwise conv (1x11 or 11x1, zero padding 5) as the sum of two depthwise convs on the same
+    input: its 9 central taps (padding 4) and its two end taps as one 2-tap conv dilated by 10 (padding 5), which
+    reads offsets -5 and +5. Both see the same zero padding as the original at every border, so the sum is its output;
+    both are small enough for XNNPACK's 9- and 3-tap kernels. The end taps get a conv of their own (not a 3-tap conv
+    with a zero middle weight) so training cannot move a tap the original does not have."""
+
+    TAPS = 11
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        c, along_width = conv.in_channels, conv.kernel_size[0] == 1
+        if (conv.groups != c or conv.out_channels != c or max(conv.kernel_size) != self.TAPS
+                or min(conv.kernel_size) != 1 or conv.stride != (1, 1) or conv.dilation != (1, 1)
+                or max(conv.padding) != self.TAPS // 2 or min(conv.padding) != 0):
+            raise ValueError(f"SplitTaps takes a stride-1 depthwise 1x{self.TAPS} or {self.TAPS}x1 conv with "
+                             f"'same' padding, got {conv}")
+
+        def oriented(pair):  # (along the stripe, across it) -> (height, width)
+            return (pair[1], pair[0]) if along_width else pair
+        reach = self.TAPS // 2
+        self.inner = nn.Conv2d(c, c, oriented((self.TAPS - 2, 1)), padding=oriented((reach - 1, 0)), groups=c)
+        self.outer = nn.Conv2d(c, c, oriented((2, 1)), padding=oriented((reach, 0)),
+                               dilation=oriented((2 * reach, 1)), groups=c, bias=False)
+        w = conv.weight.data.flatten(1)  # (C, 11), taps in order along the stripe
+        self.inner.weight.data.copy_(w[:, 1:-1].view_as(self.inner.weight))
+        self.outer.weight.data.copy_(w[:, [0, -1]].view_as(self.outer.weight))
+        self.inner.bias.data.copy_(conv.bias.data)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x) + self.outer(x)
+
+
 def _split_conv(conv: nn.Conv2d, order: torch.Tensor) -> tuple[nn.Conv2d, nn.Conv2d]:
     """Two convs giving the first and second half of ``conv``'s outputs taken in ``order``."""
     half = conv.out_channels // 2
@@ -87,7 +123,7 @@ class SplitStripedConvFormer(nn.Module):
     def __init__(self, see: StripedConvFormer):
         super().__init__()
         self.to_q, self.to_v = _split_conv(see.to_qv[0], torch.arange(see.to_qv[0].out_channels))
-        self.attn = copy.deepcopy(see.attn)
+        self.attn = nn.Sequential(*(SplitTaps(conv) for conv in see.attn.conv))
         self.proj = copy.deepcopy(see.proj)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
 """The deploy form computes what the edge model computes and lowers to ExecuTorch/XNNPACK as one partition."""
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -40,3 +41,31 @@ def test_deploy_form_lowers_to_one_xnnpack_partition(tmp_path):
     method = Runtime.get().load_program(str(path)).load_method("forward")
     with torch.no_grad():
         torch.testing.assert_close(method.execute([x])[0], deploy(x), atol=1e-5, rtol=0)
+
+
+def test_split_taps_is_exact_at_every_border():
+    """Sides shorter than the stripe put taps past both borders at once; each orientation, with a bias."""
+    from torch import nn
+
+    from quant.deploy_form import SplitTaps
+    torch.manual_seed(0)
+    for kernel, padding in (((1, 11), (0, 5)), ((11, 1), (5, 0))):
+        conv = nn.Conv2d(6, 6, kernel, padding=padding, groups=6)
+        split = SplitTaps(conv)
+        assert max(split.inner.kernel_size) == 9 and max(split.outer.kernel_size) == 2
+        for shape in ((1, 6, 4, 3), (2, 6, 12, 17), (1, 6, 1, 23), (1, 6, 23, 1)):
+            x = torch.randn(*shape)
+            with torch.no_grad():
+                torch.testing.assert_close(split(x), conv(x), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="SplitTaps takes"):
+        SplitTaps(nn.Conv2d(6, 6, (1, 9), padding=(0, 4), groups=6))
+
+
+def test_no_depthwise_conv_needs_the_25_tap_kernel_but_the_strided_one():
+    """XNNPACK's depthwise kernels take 3, 9 or 25 taps; only the stride-4 context conv (16 taps, a 16th of the
+    outputs) may need the 25-tap one."""
+    from torch import nn
+    deploy = to_deploy_form(build_model("T", 4, routing="fixed", experts=(1,) * 6))
+    wide = [(name, m.kernel_size) for name, m in deploy.named_modules()
+            if isinstance(m, nn.Conv2d) and m.groups > 1 and m.weight[0].numel() > 9 and m.stride == (1, 1)]
+    assert not wide, wide
