@@ -1,11 +1,11 @@
 """``python -m seemore_edge.bench``: latency, memory and size of every artifact next to eager PyTorch, in one run.
 
 Contenders: eager PyTorch FP32 of the full model (dynamic routing, the shipped reference) and of the edge model, and
-every ``.pte`` and ``.tflite`` in ``--artifacts`` (without it, the shipped T-x4-qat is exported to a temporary folder
-first: INT8 and FP32 at the 128 tile, and INT8 at the 180x320 frame tile). Inputs: one 128x128 LR tile (eager models
-and 128-tile artifacts), and a 1280x720 output frame (320x180 LR at x4) processed as the app does it (tiled with the
-card's tile and overlap: six 128 tiles, or one call of a 180x320 artifact; eager PyTorch takes the whole frame in one
-call, its natural use). Runs are
+every ``.pte`` and ``.tflite`` in ``--artifacts`` (without it, the shipped ``--qat`` model, T-x4-qat or T-x2-qat, is
+exported to a temporary folder first: INT8 and FP32 at the 128 tile, and INT8 at the frame tile). Inputs: one 128x128
+LR tile (eager models and 128-tile artifacts), and a 1280x720 output frame (320x180 LR at x4, 640x360 at x2)
+processed as the app does it (tiled with the card's tile and overlap: several 128 tiles, or one call of a frame-tile
+artifact; eager PyTorch takes the whole frame in one call, its natural use). Runs are
 interleaved across contenders so machine drift hits all alike; peak memory is measured per contender in a separate
 process; the limit is this CPU's throughput through the same runtime (export/throughput.py), and the floor the time of
 the model's convolutions alone in each INT8 runtime (export/conv_floor.py); the report sets the targets (INT8 .pte 4x,
@@ -25,10 +25,10 @@ from pathlib import Path
 from . import cli
 from .core.errors import UserError
 from .core.imageio import atomic_write
-from .core.tiling import DEFAULT_OVERLAP, check_tile
+from .core.tiling import DEFAULT_OVERLAP, check_tile, frame_tile
 from .pipelines.bench_report import write_report
 from .pipelines.bench_run import (BenchConfig, add_speedups, android_commands, browser_records, crop_grid,
-                                  export_default_set, memory_child, profiles, run_bench)
+                                  export_default_set, memory_child, profiles, resolve_pair, run_bench)
 from .pipelines.tile_sweep import sweep, sweep_lines
 from export.throughput import cpu_features
 
@@ -39,9 +39,10 @@ def parse(argv):
                                                    "shipped T-x4-qat to a temporary folder)")
     ap.add_argument("--threads", default="2", help="comma-separated thread counts, e.g. 1,2")
     ap.add_argument("--runs", type=int, default=20, help="timed runs per contender and input (after warm-up)")
-    ap.add_argument("--reference", default="T-x4", help="shipped FP32 reference (eager contender)")
+    ap.add_argument("--reference", help="shipped FP32 reference, the eager baseline (default: the --qat model's parent, "
+                                        "T-x4 for T-x4-qat)")
     ap.add_argument("--qat", default="T-x4-qat", help="shipped QAT model (eager edge contender; export source; "
-                                                         "the floor's convolutions)")
+                                                         "the floor's convolutions): T-x4-qat or T-x2-qat")
     ap.add_argument("--json", type=Path, help="records, one per (contender, input, threads)")
     ap.add_argument("--out", type=Path, default=Path("out/bench"), help="report.md and plots go here")
     ap.add_argument("--data-root", help="benchmark root for the crop grid (default: $SEEMORE_DATA)")
@@ -73,6 +74,7 @@ def main(argv=None) -> int:
     if args.tile_sweep:
         return _tile_sweep(args, thread_counts[0])
     cfg = BenchConfig(args.reference, args.qat, thread_counts, args.runs, args.data_root)
+    cfg.reference, scale = resolve_pair(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         # The shipped set and the limit/floor files go to separate folders: only the former are contenders.
         artifacts = args.artifacts or export_default_set(args.qat, Path(tmp) / "artifacts", thread_counts[0])
@@ -83,7 +85,7 @@ def main(argv=None) -> int:
         helpers.mkdir()
         browser = browser_records(artifacts, thread_counts, args.runs)  # first: the CPU to itself (see there)
         records, limits, floors = run_bench(cfg, artifacts, thread_counts, helpers)
-        payload = {"cpu": cpu_features(), "records": records, "limits": limits, "floors": floors,
+        payload = {"cpu": cpu_features(), "scale": scale, "frame_lr": list(frame_tile(scale)), "records": records, "limits": limits, "floors": floors,
                    "browser": add_speedups(browser, records),
                    "profiles": profiles(artifacts, thread_counts[0]),
                    "crops": crop_grid(cfg, artifacts, args.out / "crops.png")}

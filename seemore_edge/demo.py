@@ -1,8 +1,8 @@
 """``python -m seemore_edge.demo``: the browser demo. Serves ``web_demo/`` and a folder of ``.tflite`` files with their
 cards; open the printed URL (on a phone too) and the model upscales a photo on that device with LiteRT.js.
 
-Without ``--artifacts`` the shipped ``T-x4-qat`` is exported first (INT8 and FP32, the 128 photo tile and the
-180x320 frame tile) into ``out/demo/artifacts``, once. It listens on localhost; ``--host 0.0.0.0`` opens it to the
+Without ``--artifacts`` the shipped ``T-x4-qat`` and ``T-x2-qat`` are exported first (INT8 and FP32, the 128 photo
+tile and the one-call tile of a 720p frame) into ``out/demo/artifacts``, once. It listens on localhost; ``--host 0.0.0.0`` opens it to the
 local network. Phones get WASM threads only over https (``--cert``/``--key``); over plain http they run one thread."""
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from .pipelines.demo_server import export_demo_set, make_server
 
 def main(argv: list[str] | None = None) -> int:
     ap = cli.parser("demo", __doc__, raw=True)
-    ap.add_argument("--artifacts", type=Path, help="folder of .tflite files with cards (default: export T-x4-qat's)")
-    ap.add_argument("--weights", default="T-x4-qat", help="what to export when no --artifacts is given")
+    ap.add_argument("--artifacts", type=Path, help="folder of .tflite files with cards (default: export --weights')")
+    ap.add_argument("--weights", default="T-x4-qat,T-x2-qat", help="comma-separated QAT models to export when no "
+                                                                  "--artifacts is given")
     ap.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free one)")
     ap.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only; "
                                                        "0.0.0.0: every interface, for a phone on the same network)")
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     photo = read_image(args.photo) if args.photo else None  # a bad photo fails here, before any export
     if photo is not None and args.shrink > 1:
         photo = imresize(photo, 1 / args.shrink)
-    artifacts = args.artifacts or export_demo_set(args.weights, Path("out/demo/artifacts"), args.threads)
+    artifacts = args.artifacts or export_demo_set(cli.split_list(args.weights), Path("out/demo/artifacts"), args.threads)
     if args.screenshot:
         return _screenshot(artifacts, photo, args)
     server = make_server(artifacts, args.host, args.port, quiet=False, cert=args.cert, key=args.key)

@@ -1,5 +1,6 @@
 """The bench tool on tiny models: every contender timed on both inputs, memory probed in a child process, the limit
 measured through each runtime, and the JSON, report and plot written by one command."""
+import hashlib
 import json
 
 import torch
@@ -86,17 +87,42 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     assert code == 0 and "benchmark_model --graph=/data/local/tmp/tiny-qat-int8.tflite" in stdout
 
 
-def test_bench_without_artifacts_exports_the_default_set(tiny_checkpoint, tiny_qat, tmp_path, capsys, monkeypatch):
+def test_bench_without_artifacts_exports_the_default_set(tmp_path, capsys, monkeypatch):
     """The README's default path: no --artifacts, so the QAT model's default set is exported first, and only those
-    files are contenders (the limit and floor files live elsewhere)."""
+    files are contenders (the limit and floor files live elsewhere). Run at x2, where the frame is a 360x640 LR input
+    and the reference defaults to the QAT model's parent."""
+    from seemore_edge import build_model, save_model
+    from seemore_edge.core.checkpoints import card_path
+
     monkeypatch.delenv("SEEMORE_DATA", raising=False)
+    torch.manual_seed(0)
+    reference = tmp_path / "tiny-x2.safetensors"
+    save_model(build_model("tiny", 2), reference, {"recipe": {"init": "random, seed 0, for tests"}})
+    prepared = prepare_for("tiny", 2, (2,))
+    with torch.no_grad():
+        prepared(torch.rand(2, 3, 48, 48))
+    freeze_observers(prepared)
+    qat = tmp_path / "tiny-x2-qat.safetensors"
+    parent = {"name": str(reference), "sha256": hashlib.sha256(reference.read_bytes()).hexdigest()}
+    save_qat(prepared, "tiny", 2, (2,), qat, {"parent": parent})
     js = tmp_path / "bench.json"
-    code, stdout, err = run_tool(bench, ["--reference", str(tiny_checkpoint), "--qat", str(tiny_qat), "--threads", "1",
-                                         "--runs", "1", "--out", str(tmp_path / "bench"), "--json", str(js)], capsys)
+    code, stdout, err = run_tool(bench, ["--qat", str(qat), "--threads", "1", "--runs", "1",
+                                         "--out", str(tmp_path / "bench"), "--json", str(js)], capsys)
     assert code == 0, err
-    contenders = {r["contender"] for r in json.loads(js.read_text())["records"] if r["role"] == "artifact"}
-    assert contenders == {"tiny-qat-int8.pte", "tiny-qat-fp32.pte", "tiny-qat-int8.tflite", "tiny-qat-fp32.tflite",
-                          "tiny-qat-int8-180x320.pte", "tiny-qat-int8-180x320.tflite"}
+    payload = json.loads(js.read_text())
+    assert payload["scale"] == 2 and payload["frame_lr"] == [360, 640]
+    contenders = {r["contender"]: r for r in payload["records"]}
+    assert {n for n, r in contenders.items() if r["role"] == "artifact"} == {
+        "tiny-x2-qat-int8.pte", "tiny-x2-qat-fp32.pte", "tiny-x2-qat-int8.tflite", "tiny-x2-qat-fp32.tflite",
+        "tiny-x2-qat-int8-360x640.pte", "tiny-x2-qat-int8-360x640.tflite"}
+    assert f"eager FP32 full ({reference})" in contenders
+    assert "1280x720 output frame (640x360 LR" in (tmp_path / "bench" / "report.md").read_text()
+    # A reference of another scale is refused in one line.
+    x4 = tmp_path / "tiny-x4.safetensors"
+    save_model(build_model("tiny", 4), x4, {})
+    code, _, err = run_tool(bench, ["--qat", str(qat), "--reference", str(x4), "--out", str(tmp_path / "b")], capsys)
+    assert code != 0 and f"is x4 but --qat {qat} is x2" in err and len(err.strip().splitlines()) == 1
+    assert card_path(qat).is_file()
 
 
 def test_conv_floor_keeps_every_conv(tmp_path):

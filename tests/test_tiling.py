@@ -40,6 +40,12 @@ def test_tile_forms():
             as_tile(bad)
 
 
+def test_frame_tile_is_one_720p_output():
+    from seemore_edge.core.tiling import frame_tile
+    assert frame_tile(4) == (180, 320) and frame_tile(2) == (360, 640)
+    assert frame_tile(3) == (240, 427)  # rounded up: the output covers the frame
+
+
 def test_mirror_padding():
     assert mirror_index(np.arange(-3, 8), 3).tolist() == [2, 1, 0, 0, 1, 2, 2, 1, 0, 0, 1]
     img = np.arange(2 * 3).reshape(2, 3, 1)

@@ -28,6 +28,13 @@ Tile = tuple[int, int]  # LR (height, width)
 
 DEFAULT_TILE: Tile = (128, 128)
 DEFAULT_OVERLAP = 16
+FRAME_OUT = (720, 1280)  # the video frame the bench times and the demo offers a one-call tile for (output pixels)
+
+
+def frame_tile(scale: int) -> Tile:
+    """The LR tile of one 1280x720 output frame: 180x320 at x4, 360x640 at x2 (rounded up where the scale does not
+    divide the frame, x3)."""
+    return (-(-FRAME_OUT[0] // scale), -(-FRAME_OUT[1] // scale))
 
 
 def as_tile(value) -> Tile:

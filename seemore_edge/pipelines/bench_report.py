@@ -8,7 +8,6 @@ from pathlib import Path
 from export.profile_pte import conv_family
 from seemore_edge.core.imageio import atomic_write
 from seemore_edge.core.tiling import make_grid, tile_text
-from seemore_edge.pipelines.bench_run import FRAME_LR
 from seemore_edge.pipelines.plots import plot_psnr_latency
 
 # The speed-ups the INT8 artifacts must reach on the 720p frame over eager FP32 of the full model (issue 7).
@@ -19,7 +18,7 @@ def gap_lines(payload: dict) -> list[str]:
     """What keeps the INT8 artifacts below the limit, in three figures the run measured: how much INT8 buys over FP32
     through each runtime, how many pixels the app's tiling computes per frame, and how fast the convolutions run once
     the time of the MAC-free kernels (ETDump) is set aside."""
-    recs, limits = payload["records"], payload["limits"]
+    recs, limits, frame_lr = payload["records"], payload["limits"], payload["frame_lr"]
     lines = ["## What keeps the INT8 artifacts from the limit", ""] + target_lines(payload)
     for key, int8 in limits.items():
         fmt, precision, threads = key.split()
@@ -29,11 +28,11 @@ def gap_lines(payload: dict) -> list[str]:
                          "GMAC/s)" + ("; INT8 buys no throughput here, only size" if int8 / fp32 < 1.2 else ""))
     for r in recs:
         if r["input"] == "frame720p" and r["precision"] == "int8" and r["tile"]:
-            grid = make_grid(*FRAME_LR, tuple(r["tile"]), r["overlap"])
-            computed = len(grid) * r["tile"][0] * r["tile"][1] / (FRAME_LR[0] * FRAME_LR[1])
+            grid = make_grid(*frame_lr, tuple(r["tile"]), r["overlap"])
+            computed = len(grid) * r["tile"][0] * r["tile"][1] / (frame_lr[0] * frame_lr[1])
             lines.append(f"- {r['contender']}: a 720p frame is {len(grid)} call(s) of {tile_text(r['tile'])}, "
                          f"{computed:.2f}x the frame's pixels; {r.get('pct_of_limit', '-')}% of the limit per frame")
-    by_name = {r["contender"]: r for r in recs if r["input"] == "tile128" or r["tile"] == list(FRAME_LR)}
+    by_name = {r["contender"]: r for r in recs if r["input"] == "tile128" or r["tile"] == list(frame_lr)}
     for prof in payload.get("profiles", []):
         r = by_name.get(prof["file"])
         conv = prof["summary"].get("conv (IGEMM, GEMM, depthwise)")
@@ -127,10 +126,11 @@ def browser_lines(browser: dict | None) -> list[str]:
 def write_report(out: Path, payload: dict) -> str:
     """``report.md`` and the PSNR-latency plot into ``out``; returns the report's text."""
     recs = payload["records"]
-    lines = ["# Benchmark", "", f"{len({r['contender'] for r in recs})} contenders, inputs: one 128x128 LR tile (eager "
-             "models and 128-tile artifacts) and a 1280x720 output frame (320x180 LR, tiled with each artifact's tile "
-             "as the app does: six 128 tiles, or one call of a 180x320 artifact; one call for eager PyTorch); "
-             f"median and p90 of {recs[0]['runs'] if recs else 0} interleaved runs after warm-up.", "",
+    (fh, fw), scale = payload["frame_lr"], payload["scale"]
+    lines = ["# Benchmark", "", f"{len({r['contender'] for r in recs})} contenders (x{scale}), inputs: one 128x128 LR "
+             f"tile (eager models and 128-tile artifacts) and a 1280x720 output frame ({fw}x{fh} LR, tiled with each "
+             f"artifact's tile as the app does: several 128 tiles, or one call of a {fh}x{fw} artifact; one call for "
+             f"eager PyTorch); median and p90 of {recs[0]['runs'] if recs else 0} interleaved runs after warm-up.", "",
              "| contender | tile | threads | input | median ms | p90 ms | x eager full | GMAC/s | % of limit | peak RSS MB |"
              " size KB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in recs:

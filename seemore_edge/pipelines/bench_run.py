@@ -24,25 +24,24 @@ from export.private_hooks import executorch_threads
 from export.profile_pte import profile, summary
 from export.throughput import GMACS as LIMIT_GMACS, export_limits
 from export.verify import tile_latency
-from quant.int8_checkpoint import is_qat_checkpoint, load_qat
+from quant.int8_checkpoint import is_qat_checkpoint, load_qat, qat_card
 from seemore_edge.core.checkpoints import load_model, read_model_card, resolve_weights
 from seemore_edge.core.complexity import count_gmacs
 from seemore_edge.core.datasets import data_root, load_set
 from seemore_edge.core.errors import UserError
 from seemore_edge.core.imresize import imresize
 from seemore_edge.core.scoring import run_model
-from seemore_edge.core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, Tile, tile_text, upscale_tiled
+from seemore_edge.core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, Tile, frame_tile, tile_text, upscale_tiled
 from seemore_edge.pipelines.artifact_set import ArtifactSet, export_set
 from seemore_edge.pipelines.browser_page import BrowserPage, browser_missing, png_data_url
 from seemore_edge.pipelines.plots import plot_crop_grid
 
-FRAME_LR = (180, 320)  # 1280x720 output at x4
 TILE = DEFAULT_TILE  # the tile128 input
 
 
 @dataclass
 class BenchConfig:
-    reference: str = "T-x4"  # shipped name or file: the eager FP32 baseline every ratio is taken against
+    reference: str | None = None  # the eager FP32 baseline every ratio is taken against (None: the QAT model's parent)
     qat: str = "T-x4-qat"  # the eager edge contender, the default export source and the floor's convolutions
     threads: list[int] = None
     runs: int = 20
@@ -104,6 +103,21 @@ def artifact_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in (".pte", ".tflite"))
 
 
+def resolve_pair(cfg: BenchConfig) -> tuple[str, int]:
+    """The reference's name and the scale both models share: the reference defaults to the QAT model's parent (T-x4
+    for T-x4-qat, T-x2 for T-x2-qat), and a reference of another scale is refused."""
+    card = qat_card(resolve_weights(cfg.qat))
+    if card is None:
+        raise UserError(f"--qat {cfg.qat}: not a QAT checkpoint")
+    reference = cfg.reference or (card.parent.name if card.parent else None)
+    if reference is None:
+        raise UserError(f"--qat {cfg.qat}: its card names no parent; pass --reference")
+    scale = load_model(resolve_weights(reference)).scale
+    if scale != card.scale:
+        raise UserError(f"--reference {reference} is x{scale} but --qat {cfg.qat} is x{card.scale}")
+    return reference, scale
+
+
 def contenders(cfg: BenchConfig, artifacts: Path, threads: int) -> list[Contender]:
     ref_path = resolve_weights(cfg.reference)
     ref = load_model(ref_path)
@@ -158,14 +172,15 @@ def peak_memory(kind: str, path: str, threads: int) -> float:
 
 def memory_child(kind: str, path: str, threads: int) -> None:
     """The separate process of ``peak_memory``: load one contender, upscale one frame, print the high-water mark."""
-    lr = (np.random.default_rng(0).random(FRAME_LR + (3,)) * 255).astype(np.uint8)
     if kind == "eager":
         p = resolve_weights(path)
-        module = load_qat(p).fp32() if is_qat_checkpoint(p) else load_model(p)
-        c = Contender(path, "eager", "eager", "fp32", _eager(module, threads), None, 0, 4, 0, None)
+        qat = load_qat(p) if is_qat_checkpoint(p) else None
+        module = qat.fp32() if qat else load_model(p)
+        c = Contender(path, "eager", "eager", "fp32", _eager(module, threads), None, 0, qat.scale if qat else module.scale,
+                      0, None)
     else:
         c = artifact_contender(Path(path), threads)
-    c.frame(lr)
+    c.frame(random_frame(c.scale))
     print(json.dumps({"peak_rss_mb": _peak_rss_mb()}))
 
 
@@ -181,16 +196,24 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1 << 20 if sys.platform == "darwin" else 1024)
 
 
+def random_frame(scale: int) -> np.ndarray:
+    """The LR of one 1280x720 output frame, uint8 HxWx3 (the same pixels in every process of a run)."""
+    return (np.random.default_rng(0).random(frame_tile(scale) + (3,)) * 255).astype(np.uint8)
+
+
 def export_default_set(weights: str, folder: Path, threads: int) -> Path:
-    """The artifacts a no-``--artifacts`` bench times: INT8 and FP32 at the 128 tile, INT8 at the 180x320 frame tile;
-    scored on nothing (their PSNR is what ``export`` measures), only timed here."""
+    """The artifacts a no-``--artifacts`` bench times: INT8 and FP32 at the 128 tile, INT8 at the frame tile (180x320
+    at x4, 360x640 at x2); scored on nothing (their PSNR is what ``export`` measures), only timed here."""
     folder.mkdir(parents=True, exist_ok=True)
+    card = qat_card(resolve_weights(weights))
+    if card is None:
+        raise UserError(f"--qat {weights}: not a QAT checkpoint")
 
     def announce(path: Path) -> None:
         print(f"exporting {path.name} ...", flush=True)
     export_set(ArtifactSet(weights, ["pte", "tflite"], ["int8", "fp32"], TILE, DEFAULT_OVERLAP, folder, None, [],
                            threads), announce)
-    export_set(ArtifactSet(weights, ["pte", "tflite"], ["int8"], FRAME_LR, DEFAULT_OVERLAP, folder, None, [],
+    export_set(ArtifactSet(weights, ["pte", "tflite"], ["int8"], frame_tile(card.scale), DEFAULT_OVERLAP, folder, None, [],
                            threads), announce)
     return folder
 
@@ -198,15 +221,16 @@ def export_default_set(weights: str, folder: Path, threads: int) -> Path:
 def run_bench(args: BenchConfig, artifacts: Path, thread_counts: list[int], tmp: Path) -> tuple[list[dict], dict, dict]:
     """(records, limits, floors). ``tmp`` holds the limit and floor files, never ``artifacts``."""
     ref = load_model(resolve_weights(args.reference))
-    gmacs = {"tile128": count_gmacs(ref, *TILE), "frame720p": count_gmacs(ref, *FRAME_LR)}
-    frame = (np.random.default_rng(0).random(FRAME_LR + (3,)) * 255).astype(np.uint8)
+    frame_lr = frame_tile(ref.scale)
+    gmacs = {"tile128": count_gmacs(ref, *TILE), "frame720p": count_gmacs(ref, *frame_lr)}
+    frame = random_frame(ref.scale)
     tile = np.random.default_rng(1).random((1, 3, *TILE), dtype=np.float32)
     inputs = {"tile128": ("tile", tile), "frame720p": ("frame", frame)}
     files = artifact_files(artifacts)
     formats = sorted({p.suffix[1:] for p in files})
     limit_paths = export_limits(tmp, formats)
     int8_formats = sorted({card.format for card in map(read_card, files) if card.precision == "int8"})
-    floor_paths = export_floors(load_qat(resolve_weights(args.qat)).fp32(), FRAME_LR, tmp, int8_formats)
+    floor_paths = export_floors(load_qat(resolve_weights(args.qat)).fp32(), frame_lr, tmp, int8_formats)
     records, limits, floors = [], {}, {}
     for threads in thread_counts:
         cs = contenders(args, artifacts, threads)
@@ -215,8 +239,8 @@ def run_bench(args: BenchConfig, artifacts: Path, thread_counts: list[int], tmp:
             ms = tile_latency(artifact_runner(path, (96, 96), threads), (96, 96), max(5, args.runs // 2), 2)
             limits[f"{fmt} {precision} {threads}t"] = round(LIMIT_GMACS / (ms["median_ms"] / 1e3), 1)
         for fmt, (path, skeleton) in floor_paths.items():  # the INT8 artifacts' floor: their convolutions alone
-            ms = tile_latency(artifact_runner(path, FRAME_LR, threads), FRAME_LR, max(5, args.runs // 2), 2)
-            floors[f"{fmt} int8 {threads}t"] = {"ms": round(ms["median_ms"], 1), "tile": list(FRAME_LR), "convs": len(skeleton.convs),
+            ms = tile_latency(artifact_runner(path, frame_lr, threads), frame_lr, max(5, args.runs // 2), 2)
+            floors[f"{fmt} int8 {threads}t"] = {"ms": round(ms["median_ms"], 1), "tile": list(frame_lr), "convs": len(skeleton.convs),
                                                 "gmacs": round(skeleton.macs / 1e9, 3),
                                                 "gmacs_by_kind": {k: round(v / 1e9, 3)
                                                                   for k, v in skeleton.macs_by_kind.items()}}
@@ -256,7 +280,6 @@ def browser_records(artifacts: Path, thread_counts: list[int], runs: int) -> dic
     why = browser_missing()
     if why:
         return {"records": [], "skipped": why}
-    frame_url = png_data_url((np.random.default_rng(0).random(FRAME_LR + (3,)) * 255).astype(np.uint8))
     out = []
     for threads in thread_counts:
         with BrowserPage(artifacts, f"threads={threads}") as page:
@@ -266,6 +289,7 @@ def browser_records(artifacts: Path, thread_counts: list[int], runs: int) -> dic
                 times = {}
                 if tuple(card.tile) == TILE:
                     times["tile128"] = page.call("timeTile", model=name, runs=runs)["ms"]
+                frame_url = png_data_url(random_frame(card.scale))
                 for _ in range(2):  # warm-up, as the native runs
                     page.upscale(frame_url, name)
                 times["frame720p"] = [page.upscale(frame_url, name)["ms"] for _ in range(runs)]
@@ -307,14 +331,14 @@ def crop_grid(args: BenchConfig, artifacts: Path, png: Path) -> str | None:
     if root is None or not (root / "BSD100").is_dir():
         print("no BSD100 under the data root: crop grid skipped")
         return None
-    pair = next(iter(load_set(root, "BSD100", 4)))
     ref = load_model(resolve_weights(args.reference))
+    pair = next(iter(load_set(root, "BSD100", ref.scale)))
     h, w = pair.hr.shape[:2]
     y, x, n = h // 2 - 64, w // 2 - 64, 128
 
     def crop(img):
         return img[y:y + n, x:x + n]
-    panels = [("HR", crop(pair.hr)), ("bicubic", crop(imresize(pair.lr, 4))),
+    panels = [("HR", crop(pair.hr)), ("bicubic", crop(imresize(pair.lr, ref.scale))),
               (f"{args.reference} FP32 (full)", crop(run_model(ref, pair.lr)))]
     # Core ML packages too: not timed (off macOS the MIL interpreter runs them), but their pixels belong beside the rest.
     for path in artifact_files(artifacts) + sorted(artifacts.glob("*.mlpackage")):
@@ -322,7 +346,7 @@ def crop_grid(args: BenchConfig, artifacts: Path, png: Path) -> str | None:
         if c.precision == "int8":
             where = "MIL interpreter" if path.suffix == ".mlpackage" and sys.platform != "darwin" else c.format
             panels.append((f"{where} INT8, tile {tile_text(c.tile)}", crop(c.frame(pair.lr))))
-    plot_crop_grid(panels, png, f"BSD100 {pair.name}, x4, center crop {n}x{n}")
+    plot_crop_grid(panels, png, f"BSD100 {pair.name}, x{ref.scale}, center crop {n}x{n}")
     return png.name
 
 

@@ -92,35 +92,41 @@ def reference(r: Records, scale: int) -> str:
     return table(["model", *SETS], rows)
 
 
-# The edge table: the main job's rows, then every shipped-model artifact's card, then the float-weights scores.
-def edge(r: Records) -> str:
-    job = r.json("main_job_T-x4-qat.json")
-    qat = r.card("T-x4-qat")
-    ref = r.card("T-x4").metrics.sets
+# The records of the edge tables beyond the main job and the artifacts' cards: (record, label, scored against the
+# reference?). Only T-x4-qat has the Core ML float32 checks and the float-weights scores.
+EDGE_EXTRAS = {4: (("mlpackage_int8_float32.json", "`T-x4-qat-int8.mlpackage`, MIL interpreter in float32", True),
+                   ("mlpackage_fp16_float32.json", "`T-x4-qat-fp16.mlpackage`, MIL interpreter in float32", True),
+                   ("float_T-x4-qat.json", "QAT float weights, PyTorch, whole images", False),
+                   ("float_T-x4-qat_tile128.json", "QAT float weights, PyTorch, tiled 128/16", False),
+                   ("float_T-x4-qat_tile180x320.json", "QAT float weights, PyTorch, tiled 180x320/16", False))}
+
+
+# An edge table: the main job's rows, then the shipped QAT model, every artifact card of that scale, then the extras.
+def edge(r: Records, scale: int) -> str:
+    name, parent = f"T-x{scale}-qat", f"T-x{scale}"
+    job = r.json(f"main_job_{name}.json")
+    qat = r.card(name)
+    ref = r.card(parent).metrics.sets
     labels = {"reference": "reference FP32, dynamic routing",
               "edge": f"edge FP32, fixed experts {job['experts']['experts']}, before fine-tuning",
               "control": f"edge FP32, fine-tuned {job['iters']} it (control)",
               "int8": f"edge INT8 QAT {job['iters']} it, PyTorch (main job)"}
     rows = [[label] + [f"{job['rows'][key][s]['psnr']:.3f}" for s in SETS] + [""] for key, label in labels.items()]
-    rows.append([f"`T-x4-qat` INT8, PyTorch (`evaluate --weights T-x4-qat`)"] +
+    rows.append([f"`{name}` INT8, PyTorch (`evaluate --weights {name}`)"] +
                 [f"{qat.metrics.sets[s].psnr:.3f}" for s in SETS] + [_drops(ref, qat.metrics.sets)])
     for file in sorted(p.name[:-5] for p in (r.folder / "artifacts").glob("*.json")):
         card = r.artifact(file)
+        if card.scale != scale:
+            continue
         if card.psnr is None:
             rows.append([f"`{file}`: not executed here ({card.not_measured.split(';')[0]})"] + ["-"] * 3 + [""])
             continue
         rows.append([f"`{file}` in {card.executed_by}, tile {tile_text(card.tile)}/{card.overlap}"] +
                     [f"{card.psnr[s].psnr:.3f}" for s in SETS] + [_drops(ref, card.psnr)])
-    for relative, label in (("mlpackage_int8_float32.json", "`T-x4-qat-int8.mlpackage`, MIL interpreter in float32"),
-                            ("mlpackage_fp16_float32.json", "`T-x4-qat-fp16.mlpackage`, MIL interpreter in float32")):
+    for relative, label, against_reference in EDGE_EXTRAS.get(scale, ()):
         sets = r.sets(relative)
-        rows.append([label] + [f"{sets[s]['psnr']:.3f}" for s in SETS] + [_drops(ref, sets)])
-    for relative, label in (("float_T-x4-qat.json", "QAT float weights, PyTorch, whole images"),
-                            ("float_T-x4-qat_tile128.json", "QAT float weights, PyTorch, tiled 128/16"),
-                            ("float_T-x4-qat_tile180x320.json", "QAT float weights, PyTorch, tiled 180x320/16")):
-        sets = r.sets(relative)
-        rows.append([label] + [f"{sets[s]['psnr']:.3f}" for s in SETS] + [""])
-    return table(["model", *SETS, "drop vs `T-x4`"], rows)
+        rows.append([label] + [f"{sets[s]['psnr']:.3f}" for s in SETS] + [_drops(ref, sets) if against_reference else ""])
+    return table(["model", *SETS, f"drop vs `{parent}`"], rows)
 
 
 def _drops(ref: dict, scores: dict) -> str:
@@ -199,7 +205,7 @@ def browser(r: Records) -> str:
 
 TABLES: dict[str, Callable[[Records], str]] = {
     "bicubic": bicubic, "reference-x4": lambda r: reference(r, 4), "reference-x2": lambda r: reference(r, 2),
-    "edge": edge, "main-job-samples": main_job_samples, "bench": bench, "browser": browser}
+    "edge": lambda r: edge(r, 4), "edge-x2": lambda r: edge(r, 2), "main-job-samples": main_job_samples, "bench": bench, "browser": browser}
 
 
 def render(readme: str, repo: Path) -> str:
