@@ -30,6 +30,7 @@ from .pipelines.bench_report import write_report
 from .pipelines.bench_run import (BenchConfig, add_speedups, android_commands, browser_records, crop_grid,
                                   export_default_set, memory_child, profiles, resolve_pair, run_bench)
 from .pipelines.tile_sweep import sweep, sweep_lines
+from export.card import read_card
 from export.throughput import cpu_features
 
 
@@ -88,6 +89,7 @@ def main(argv=None) -> int:
         payload = {"cpu": cpu_features(), "scale": scale, "frame_lr": list(frame_tile(scale)), "records": records, "limits": limits, "floors": floors,
                    "browser": add_speedups(browser, records),
                    "profiles": profiles(artifacts, thread_counts[0]),
+                   "tflite_ops": {p.name: read_card(p).audit["ops"] for p in sorted(artifacts.glob("*.tflite"))},
                    "crops": crop_grid(cfg, artifacts, args.out / "crops.png")}
     cli.write_json(args.json, payload)
     print(write_report(args.out, payload))

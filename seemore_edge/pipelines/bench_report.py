@@ -123,6 +123,41 @@ def browser_lines(browser: dict | None) -> list[str]:
     return lines + [""]
 
 
+# One family per kind of work, named the way each runtime names it: how XNNPACK's kernels in a .pte's ETDump begin,
+# and the ops of a LiteRT graph (its card's audit, counted before delegation).
+FAMILIES = (("depthwise conv", ("Convolution (NHWC, QC8) DWConv", "Convolution (NHWC, F32) DWConv"),
+             ("DEPTHWISE_CONV_2D",)),
+            ("dense / 1x1 conv", ("Convolution (NHWC, QC8) IGEMM", "Convolution (NHWC, F32) IGEMM", "Fully Connected"),
+             ("CONV_2D",)),
+            ("add", ("Add",), ("ADD",)), ("multiply, square", ("Multiply", "Square"), ("MUL",)),
+            ("subtract", ("Subtract",), ("SUB",)), ("GELU", ("GELU",), ("GELU",)),
+            ("rsqrt", ("Reciprocal Square Root",), ("RSQRT",)),
+            ("INT8 <-> float convert", ("Convert",), ("QUANTIZE", "DEQUANTIZE")),
+            ("resize", ("Resize",), ("RESIZE_BILINEAR",)), ("transpose, reshape", ("Transpose", "Reshape"),
+                                                            ("TRANSPOSE", "RESHAPE")))
+
+
+def inventory_lines(payload: dict) -> list[str]:
+    """Each INT8 .pte's ETDump kernels beside the ops of the .tflite of the same tile, family by family: where the
+    two graphs differ in what they compute (not how fast one kernel is), it shows as a count."""
+    tflite = payload.get("tflite_ops", {})
+    lines = []
+    for prof in payload.get("profiles", []):
+        twin = prof["file"].replace(".pte", ".tflite")
+        if "int8" not in prof["file"] or twin not in tflite:
+            continue
+        lines += [f"Ops of {prof['file']} (ETDump, one call) and of {twin} (its graph, before delegation), by family:",
+                  "", f"| family | .pte kernels | .pte ms | .tflite ops (INT8 / float) |", "|---|---|---|---|"]
+        for family, pte_names, litert_names in FAMILIES:
+            kernels = [k for k in prof["kernels"] if k["kernel"].startswith(pte_names)]
+            ops = {name: n for name, n in tflite[twin].items() if name.split()[0] in litert_names}
+            int8 = sum(n for name, n in ops.items() if name.endswith("int8"))
+            lines.append(f"| {family} | {sum(k['ops'] for k in kernels)} | {sum(k['ms'] for k in kernels):.2f} | "
+                         f"{int8} / {sum(ops.values()) - int8} |")
+        lines.append("")
+    return lines
+
+
 def write_report(out: Path, payload: dict) -> str:
     """``report.md`` and the PSNR-latency plot into ``out``; returns the report's text."""
     recs = payload["records"]
@@ -150,6 +185,7 @@ def write_report(out: Path, payload: dict) -> str:
                   "| kernel | count | ms | % |", "|---|---|---|---|"]
         lines += [f"| {k['kernel']} | {k['ops']} | {k['ms']:.2f} | {k['pct']} |" for k in prof["kernels"] if k["pct"] >= 0.5]
         lines.append("")
+    lines += inventory_lines(payload)
     lines += browser_lines(payload.get("browser"))
     lines += gap_lines(payload)
     plot_psnr_latency(recs, out / "psnr_latency.png")
