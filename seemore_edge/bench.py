@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     cfg.reference, scale = resolve_pair(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         # The shipped set and the limit/floor files go to separate folders: only the former are contenders.
-        artifacts = args.artifacts or export_default_set(args.qat, Path(tmp) / "artifacts", thread_counts[0])
+        artifacts = args.artifacts or export_default_set(args.qat, scale, Path(tmp) / "artifacts", thread_counts[0])
         if args.android:
             print(android_commands(artifacts, args.runs, args.et_runner, args.litert_benchmark))
             return 0
@@ -86,7 +86,8 @@ def main(argv=None) -> int:
         helpers.mkdir()
         browser = browser_records(artifacts, thread_counts, args.runs)  # first: the CPU to itself (see there)
         records, limits, floors = run_bench(cfg, artifacts, thread_counts, helpers)
-        payload = {"cpu": cpu_features(), "scale": scale, "frame_lr": list(frame_tile(scale)), "records": records, "limits": limits, "floors": floors,
+        payload = {"cpu": cpu_features(), "scale": scale, "frame_lr": list(frame_tile(scale)), "records": records,
+                   "limits": limits, "floors": floors,
                    "browser": add_speedups(browser, records),
                    "profiles": profiles(artifacts, thread_counts[0]),
                    "tflite_ops": {p.name: read_card(p).audit["ops"] for p in sorted(artifacts.glob("*.tflite"))},

@@ -201,20 +201,17 @@ def random_frame(scale: int) -> np.ndarray:
     return (np.random.default_rng(0).random(frame_tile(scale) + (3,)) * 255).astype(np.uint8)
 
 
-def export_default_set(weights: str, folder: Path, threads: int) -> Path:
+def export_default_set(weights: str, scale: int, folder: Path, threads: int) -> Path:
     """The artifacts a no-``--artifacts`` bench times: INT8 and FP32 at the 128 tile, INT8 at the frame tile (180x320
     at x4, 360x640 at x2); scored on nothing (their PSNR is what ``export`` measures), only timed here."""
     folder.mkdir(parents=True, exist_ok=True)
-    card = qat_card(resolve_weights(weights))
-    if card is None:
-        raise UserError(f"--qat {weights}: not a QAT checkpoint")
 
     def announce(path: Path) -> None:
         print(f"exporting {path.name} ...", flush=True)
     export_set(ArtifactSet(weights, ["pte", "tflite"], ["int8", "fp32"], TILE, DEFAULT_OVERLAP, folder, None, [],
                            threads), announce)
-    export_set(ArtifactSet(weights, ["pte", "tflite"], ["int8"], frame_tile(card.scale), DEFAULT_OVERLAP, folder, None, [],
-                           threads), announce)
+    export_set(ArtifactSet(weights, ["pte", "tflite"], ["int8"], frame_tile(scale), DEFAULT_OVERLAP, folder, None,
+                           [], threads), announce)
     return folder
 
 
