@@ -24,6 +24,7 @@ from seemore_edge.core.records import ModelCard
 from quant.deploy_form import to_deploy_form
 from quant.fixed_routing import EXPORT_MIN_SIDE
 from quant.int8_graph import convert, freeze_observers, prepare_qat
+from quant.quantizer import END_CONVS
 
 QUANTIZATION = ("INT8 W8A8 (weights per-channel symmetric, activations per-tensor affine), PT2E QAT with ExecuTorch's "
                 "XNNPACK quantizer; observers frozen")
@@ -38,6 +39,7 @@ class QatModel:
     experts: tuple[int, ...]
     prepared: torch.fx.GraphModule
     card: ModelCard | None = None
+    float_modules: tuple[str, ...] = ()  # kept float beyond quant.quantizer.FLOAT_MODULES
 
     def fp32(self) -> torch.nn.Module:
         """The deploy form carrying the QAT-trained float weights, without fake quantization."""
@@ -73,18 +75,32 @@ class Int8Model(torch.nn.Module):
         return self.graph(x)
 
 
-def prepare_for(preset: str, scale: int, experts: tuple[int, ...]) -> torch.fx.GraphModule:
+def prepare_for(preset: str, scale: int, experts: tuple[int, ...],
+                float_modules: tuple[str, ...] = ()) -> torch.fx.GraphModule:
     deploy = to_deploy_form(build_model(preset, scale, "fixed", tuple(experts)))
-    return prepare_qat(deploy, torch.rand(*EXAMPLE_SHAPE))
+    return prepare_qat(deploy, torch.rand(*EXAMPLE_SHAPE), tuple(float_modules))
+
+
+def check_float_modules(preset: str, scale: int, modules) -> tuple[str, ...]:
+    """The modules, if each names a module of the deploy form (checked before a run spends minutes on earlier stages)."""
+    groups = get_preset(preset).groups
+    names = {name for name, _ in to_deploy_form(build_model(preset, scale, "fixed", (0,) * groups)).named_modules()}
+    unknown = [m for m in modules if m not in names or not m]
+    if unknown:
+        raise UserError(f"--float-modules {','.join(unknown)}: not a module of the SeemoRe-{preset} deploy form "
+                        f"(e.g. {','.join(END_CONVS)})")
+    return tuple(modules)
 
 
 def save_qat(prepared: torch.fx.GraphModule, preset: str, scale: int, experts: tuple[int, ...], path: str | Path,
-             card: dict) -> ModelCard:
+             card: dict, float_modules: tuple[str, ...] = ()) -> ModelCard:
     """The fake-quantized state and its card (kind ``qat-int8``); ``card`` holds the ModelCard fields the state cannot
-    tell (parent, recipe, training, details, ...)."""
+    tell (parent, recipe, training, details, ...). ``float_modules`` go into ``details`` because the graph the state
+    fits is rebuilt from them."""
     path = Path(path)
     state = {k: v.detach().cpu().contiguous() for k, v in prepared.state_dict().items()}
-    fields = {**card, "details": {"quantization": QUANTIZATION, **card.get("details", {})}}
+    floats = {"float_modules": list(float_modules)} if float_modules else {}
+    fields = {**card, "details": {"quantization": QUANTIZATION, **floats, **card.get("details", {})}}
     full = records.from_dict(ModelCard, {"kind": "qat-int8", "preset": preset, "scale": scale,
                                          "routing": {"type": "fixed", "experts": list(experts)}, **fields},
                              card_path(path).name)
@@ -116,13 +132,15 @@ def load_qat(path: str | Path, scale: int | None = None) -> QatModel:
     if scale is not None and scale != card.scale:
         raise UserError(f"{path}: checkpoint is for x{card.scale}, but x{scale} was asked for")
     experts = tuple(card.routing.experts)
-    prepared = prepare_for(card.preset, card.scale, experts)
+    floats = tuple(card.details.get("float_modules", ()))
+    prepared = prepare_for(card.preset, card.scale, experts, floats)
     state = load_file(path)
     expected = prepared.state_dict()
     missing = sorted(set(expected) - set(state))
     if missing or len(state) != len(expected):
         raise UserError(f"{path}: state does not fit SeemoRe-{card.preset} x{card.scale} with experts "
-                        f"{list(experts)} (first missing tensor: {missing[0] if missing else 'none'})")
+                        f"{list(experts)} and float modules {list(floats)} "
+                        f"(first missing tensor: {missing[0] if missing else 'none'})")
     prepared.load_state_dict(state, strict=True)
     freeze_observers(prepared)
-    return QatModel(card.preset, card.scale, experts, prepared, card)
+    return QatModel(card.preset, card.scale, experts, prepared, card, floats)

@@ -27,10 +27,14 @@ def training_shapes() -> dict:
                   3: Dim("width", min=EXPORT_MIN_SIDE, max=EXPORT_MAX_SIDE)}}
 
 
-def prepare_qat(deploy: torch.nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
-    """The deploy-form model with fake quantization inserted, ready to train."""
+def prepare_qat(deploy: torch.nn.Module, example: torch.Tensor,
+                float_modules: tuple[str, ...] = ()) -> torch.fx.GraphModule:
+    """The deploy-form model with fake quantization inserted, ready to train; ``float_modules`` stay float."""
+    unknown = sorted(set(float_modules) - {name for name, _ in deploy.named_modules()})
+    if unknown:
+        raise ValueError(f"float modules {unknown} are not modules of the deploy form")
     graph = torch.export.export(deploy.train(), (example,), dynamic_shapes=training_shapes()).module()
-    prepared = prepare_qat_pt2e(graph, xnnpack_quantizer())
+    prepared = prepare_qat_pt2e(graph, xnnpack_quantizer(tuple(float_modules)))
     move_exported_model_to_train(prepared)
     return prepared
 

@@ -40,6 +40,9 @@ def main(argv=None) -> int:
     ap.add_argument("--precision", default=",".join(d.precisions), help="int8 and/or fp32 (fp16 for .mlpackage)")
     ap.add_argument("--tile", default=str(DEFAULT_TILE[0]),
                     help="LR tile of the exported artifacts: a side (128) or height x width (180x320)")
+    ap.add_argument("--float-modules", default="",
+                    help="deploy-form modules kept float beyond the default set, comma-separated "
+                         "(T-x2-qat: conv_1,conv_2,upsampler.0)")
     args = ap.parse_args(argv)
     tile = as_tile(args.tile)  # a malformed --tile fails here, before the run folder is written
     if args.scale is not None:
@@ -51,7 +54,8 @@ def main(argv=None) -> int:
                     sets=cli.split_list(args.sets) or (list(DEFAULT_SETS) if root else [SAMPLES]),
                     train_dir=args.train_dir, iters=args.iters, batch=args.batch, patch=args.patch, lr=args.lr,
                     calibration=args.calibration, formats=cli.split_list(args.formats),
-                    precisions=cli.split_list(args.precision), tile=tile, threads=args.threads)
+                    precisions=cli.split_list(args.precision), tile=tile, threads=args.threads,
+                    float_modules=tuple(cli.split_list(args.float_modules)))
     print(markdown(run_job(cfg, preset=args.preset, scale=args.scale)))
     return 0
 

@@ -29,7 +29,7 @@ from export.verify import tile_latency
 from quant.deploy_form import to_deploy_form
 from quant.finetune import finetune
 from quant.fixed_routing import RouteStats, collect_routes, edge_dynamic_shapes, to_fixed
-from quant.int8_checkpoint import QatModel, load_qat, save_qat
+from quant.int8_checkpoint import QatModel, check_float_modules, load_qat, save_qat
 from quant.int8_graph import freeze_observers, prepare_qat
 from seemore_edge.core.checkpoints import load_model, parent_of, read_model_card, save_model
 from seemore_edge.core.datasets import make_pair
@@ -65,6 +65,7 @@ class JobConfig:
     precisions: list[str] = dataclasses.field(default_factory=lambda: ["int8"])
     tile: Tile = (128, 128)
     threads: int | None = None
+    float_modules: tuple[str, ...] = ()  # deploy-form modules kept float beyond the fixed set (quant/quantizer.py)
 
 
 def stage_key(*parts) -> str:
@@ -111,6 +112,7 @@ def run_job(cfg: JobConfig, preset: str | None = None, scale: int | None = None)
     reference = load_model(cfg.reference, scale=scale, preset=preset)
     if reference.routing != "dynamic":
         raise UserError(f"{cfg.reference}: the reference must be a dynamic-routing (full) model")
+    check_float_modules(reference.preset.name, reference.scale, cfg.float_modules)
     out = prepare_out(cfg.out)
     ref_parent = parent_of(cfg.reference)
     scale = reference.scale
@@ -129,7 +131,8 @@ def run_job(cfg: JobConfig, preset: str | None = None, scale: int | None = None)
         save_model(edge, out / "edge_fp32.safetensors", {"parent": ref_parent,
                                                          "details": {"expert_choice": choice, "stage_key": choice_key}})
 
-    tune_key = stage_key(choice_key, cfg.iters, cfg.batch, cfg.patch, cfg.lr)
+    tune_key = stage_key(choice_key, cfg.iters, cfg.batch, cfg.patch, cfg.lr,
+                         *(["float", *cfg.float_modules] if cfg.float_modules else []))
     control, control_log, qat_model, qat_log = finetune_stage(cfg, out, tune_key, reference, edge, images, choice,
                                                                ref_parent)
     int8 = qat_model.int8()
@@ -178,7 +181,7 @@ def finetune_stage(cfg: JobConfig, out: Path, key: str, reference, edge, images,
                            "fine-tune FP32 control")
     control.eval()
     example = batches[0][0][:1].repeat(2, 1, 1, 1)  # an example batch of 1 would pin the batch dimension to 1
-    prepared = prepare_qat(to_deploy_form(edge), example)
+    prepared = prepare_qat(to_deploy_form(edge), example, cfg.float_modules)
     frozen = []
 
     def freeze_late(step: int) -> None:
@@ -193,7 +196,7 @@ def finetune_stage(cfg: JobConfig, out: Path, key: str, reference, edge, images,
         save_qat(prepared, reference.preset.name, reference.scale, tuple(choice["experts"]), path,
                  {"parent": ref_parent, "recipe": recipe(cfg),
                   "training": {"trained_steps": cfg.iters, "wall_time_s": round(qat_log["wall_s"])},
-                  "details": {"expert_choice": choice, "stage_key": key}})
+                  "details": {"expert_choice": choice, "stage_key": key}}, cfg.float_modules)
     return control, control_log, load_qat(path), qat_log
 
 
@@ -201,7 +204,8 @@ def recipe(cfg: JobConfig) -> dict:
     return {"iterations": cfg.iters, "batch": cfg.batch, "lr_patch": cfg.patch, "lr": cfg.lr,
             "optimizer": "Adam, cosine decay to 0", "observers": "frozen from 75% of the iterations",
             "loss": "L1 to the reference's output + 0.5 L1 to HR",
-            "train_dir": cfg.train_dir.name if cfg.train_dir else "scikit-image sample photos"}
+            "train_dir": cfg.train_dir.name if cfg.train_dir else "scikit-image sample photos",
+            **({"float_modules": list(cfg.float_modules)} if cfg.float_modules else {})}
 
 
 def export_stage(cfg: JobConfig, out: Path, key: str, qat_model: QatModel, reference) -> list[dict]:
