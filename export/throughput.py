@@ -1,6 +1,11 @@
 """This CPU's throughput limit through each runtime: two dense 3x3 convolutions (256 channels, 96x96) exported and run
 exactly as the model's artifacts are, in FP32 and INT8. A contender's GMAC/s over this figure says how much of the
-machine its runtime actually uses; the rest is memory traffic, small-channel ops and glue."""
+machine its runtime actually uses; the rest is memory traffic, small-channel ops and glue.
+
+Beside it, the depthwise limit: the best XNNPACK's depthwise kernels do on this CPU, four 3x3 depthwise convolutions
+on 64 channels (whole 32- and 16-channel tiles, the 9-tap kernel the model's striped convs now run in) at the frame's
+180x320. A depthwise conv does 9 MACs per loaded value where a dense one does hundreds, so its ceiling sits far
+below the dense limit; the model's depthwise figures are read against both."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,6 +29,26 @@ class DenseConvs(nn.Module):
 
     def forward(self, x):
         return self.b(self.a(self.widen(x)))
+
+
+DW_CHANNELS, DW_TILE, DW_CONVS = 64, (180, 320), 4
+DW_GMACS = (3 * DW_CHANNELS + DW_CONVS * DW_CHANNELS * 9) * DW_TILE[0] * DW_TILE[1] / 1e9
+
+
+class DepthwiseConvs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.widen = nn.Conv2d(3, DW_CHANNELS, 1)
+        self.convs = nn.Sequential(*(nn.Conv2d(DW_CHANNELS, DW_CHANNELS, 3, padding=1, groups=DW_CHANNELS)
+                                     for _ in range(DW_CONVS)))
+
+    def forward(self, x):
+        return self.convs(self.widen(x))
+
+
+# kind -> (module, tile, GMACs per call, file stem, precisions); the depthwise limit is read against INT8 files only
+LIMITS = {"dense": (DenseConvs, (SIDE, SIDE), GMACS, "limit", ("fp32", "int8")),
+          "depthwise": (DepthwiseConvs, DW_TILE, DW_GMACS, "dwlimit", ("int8",))}
 
 
 class PtqSource:
@@ -50,16 +75,18 @@ class PtqSource:
         return convert_pt2e(prepared, fold_quantize=fold_quantize)
 
 
-def export_limits(folder: Path, formats: list[str]) -> dict[tuple[str, str], Path]:
-    """The dense-conv artifacts, (format, precision) -> path, in ``folder`` (reused when already there)."""
-    torch.manual_seed(0)
-    source, made = PtqSource(DenseConvs(), (SIDE, SIDE)), {}
-    for fmt in formats:
-        for precision in ("fp32", "int8"):
-            path = folder / f"limit-{precision}{backend(fmt).SUFFIX}"
-            if not path.exists():
-                backend(fmt).export(source, precision, (SIDE, SIDE), path)
-            made[(fmt, precision)] = path
+def export_limits(folder: Path, formats: list[str]) -> dict[tuple[str, str, str], Path]:
+    """The limit artifacts, (kind, format, precision) -> path, in ``folder`` (reused when already there)."""
+    made = {}
+    for kind, (module, tile, _, stem, precisions) in LIMITS.items():
+        torch.manual_seed(0)
+        source = PtqSource(module(), tile)
+        for fmt in formats:
+            for precision in precisions:
+                path = folder / f"{stem}-{precision}{backend(fmt).SUFFIX}"
+                if not path.exists():
+                    backend(fmt).export(source, precision, tile, path)
+                made[(kind, fmt, precision)] = path
     return made
 
 

@@ -22,7 +22,7 @@ from export.card import read_card
 from export.conv_floor import export_floors
 from export.private_hooks import executorch_threads
 from export.profile_pte import profile, summary
-from export.throughput import GMACS as LIMIT_GMACS, export_limits
+from export.throughput import LIMITS, export_limits
 from export.verify import tile_latency
 from quant.int8_checkpoint import is_qat_checkpoint, load_qat, qat_card
 from seemore_edge.core.checkpoints import load_model, read_model_card, resolve_weights
@@ -216,7 +216,9 @@ def export_default_set(weights: str, scale: int, folder: Path, threads: int) -> 
 
 
 def run_bench(args: BenchConfig, artifacts: Path, thread_counts: list[int], tmp: Path) -> tuple[list[dict], dict, dict]:
-    """(records, limits, floors). ``tmp`` holds the limit and floor files, never ``artifacts``."""
+    """(records, limits, floors); ``limits`` by kind ("dense": the throughput limit, "depthwise": the depthwise
+    kernels' own), each ``"<format> <precision> <threads>t" -> GMAC/s``. ``tmp`` holds the limit and floor files,
+    never ``artifacts``."""
     ref = load_model(resolve_weights(args.reference))
     frame_lr = frame_tile(ref.scale)
     gmacs = {"tile128": count_gmacs(ref, *TILE), "frame720p": count_gmacs(ref, *frame_lr)}
@@ -228,13 +230,14 @@ def run_bench(args: BenchConfig, artifacts: Path, thread_counts: list[int], tmp:
     limit_paths = export_limits(tmp, formats)
     int8_formats = sorted({card.format for card in map(read_card, files) if card.precision == "int8"})
     floor_paths = export_floors(load_qat(resolve_weights(args.qat)).fp32(), frame_lr, tmp, int8_formats)
-    records, limits, floors = [], {}, {}
+    records, limits, floors = [], {kind: {} for kind in LIMITS}, {}
     for threads in thread_counts:
         cs = contenders(args, artifacts, threads)
         times = time_interleaved(cs, inputs, args.runs)
-        for (fmt, precision), path in limit_paths.items():
-            ms = tile_latency(artifact_runner(path, (96, 96), threads), (96, 96), max(5, args.runs // 2), 2)
-            limits[f"{fmt} {precision} {threads}t"] = round(LIMIT_GMACS / (ms["median_ms"] / 1e3), 1)
+        for (kind, fmt, precision), path in limit_paths.items():
+            _, tile, limit_gmacs, _, _ = LIMITS[kind]
+            ms = tile_latency(artifact_runner(path, tile, threads), tile, max(5, args.runs // 2), 2)
+            limits[kind][f"{fmt} {precision} {threads}t"] = round(limit_gmacs / (ms["median_ms"] / 1e3), 1)
         for fmt, (path, skeleton) in floor_paths.items():  # the INT8 artifacts' floor: their convolutions alone
             ms = tile_latency(artifact_runner(path, frame_lr, threads), frame_lr, max(5, args.runs // 2), 2)
             floors[f"{fmt} int8 {threads}t"] = {"ms": round(ms["median_ms"], 1), "tile": list(frame_lr), "convs": len(skeleton.convs),
@@ -256,7 +259,7 @@ def run_bench(args: BenchConfig, artifacts: Path, thread_counts: list[int], tmp:
                        "runs": len(ms), "peak_rss_mb": round(rss, 1), "size_kb": round(c.size_kb, 1),
                        "gmacs": round(gmacs[name], 3), "gmac_per_s": round(gmacs[name] / (median / 1e3), 1),
                        "psnr": c.psnr}
-                lim = limits.get(f"{c.format} {c.precision} {threads}t")
+                lim = limits["dense"].get(f"{c.format} {c.precision} {threads}t")
                 if lim:
                     rec["pct_of_limit"] = round(100 * rec["gmac_per_s"] / lim, 1)
                 records.append(rec)
