@@ -19,6 +19,7 @@ from torch import nn
 
 from export import backend
 from export.throughput import PtqSource
+from quant.quantizer import in_modules
 from seemore_edge.core.tiling import tile_text
 
 
@@ -31,9 +32,13 @@ def conv_kind(conv: nn.Conv2d) -> str:
 
 
 class ConvSkeleton(nn.Module):
-    def __init__(self, model: nn.Module, tile: tuple[int, int]):
+    """``float_modules``: module paths of ``model`` whose convolutions its INT8 artifacts run in float (the final
+    LayerNorm's statistics, a model's own ``float_modules``); the skeleton keeps them float too (``float_convs``)."""
+
+    def __init__(self, model: nn.Module, tile: tuple[int, int], float_modules: tuple[str, ...] = ()):
         super().__init__()
         order: list[tuple[nn.Conv2d, tuple[int, ...]]] = []
+        names = {id(m): name for name, m in model.named_modules()}
 
         def record(conv, inputs, _):
             order.append((conv, tuple(inputs[0].shape[1:])))
@@ -45,6 +50,7 @@ class ConvSkeleton(nn.Module):
             for h in hooks:
                 h.remove()
         self.convs = nn.ModuleList(copy.deepcopy(conv) for conv, _ in order)
+        self.float_convs = [i for i, (conv, _) in enumerate(order) if in_modules(names[id(conv)], float_modules)]
         shapes = [(3, *tile)]   # shape of every tensor the skeleton makes, the input first
         latest = {shapes[0]: 0}
         self.reads: list[int] = []
@@ -71,10 +77,11 @@ class ConvSkeleton(nn.Module):
         return tuple(made[i] for i in self.outputs)
 
 
-def export_floors(model: nn.Module, tile: tuple[int, int], folder, formats: list[str]) -> dict:
+def export_floors(model: nn.Module, tile: tuple[int, int], folder, formats: list[str],
+                  float_modules: tuple[str, ...] = ()) -> dict:
     """INT8 skeleton artifacts of ``model`` for one ``tile`` call, format -> (path, skeleton); reused when there."""
-    skeleton = ConvSkeleton(model, tile)
-    source, made = PtqSource(skeleton, tile), {}
+    skeleton = ConvSkeleton(model, tile, float_modules)
+    source, made = PtqSource(skeleton, tile, [f"convs.{i}" for i in skeleton.float_convs]), {}
     for fmt in formats:
         path = folder / f"floor-int8-{tile_text(tile)}{backend(fmt).SUFFIX}"
         if not path.exists():

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from export import backend
+from quant.quantizer import in_modules, module_path, partly_float_quantizer
 
 CHANNELS, SIDE = 256, 96
 # A 1x1 conv widens the 3-channel tile the backends export (0.07% of the MACs), then the two dense convs.
@@ -54,23 +55,23 @@ LIMITS = {"dense": (DenseConvs, (SIDE, SIDE), GMACS, "limit", ("fp32", "int8")),
 class PtqSource:
     """An export source (see export/__init__.py) for a module with no trained quantization: INT8 by post-training
     quantization on one random input, with the quantizer the model's QAT used. For throughput only: these artifacts
-    are timed, never scored."""
+    are timed, never scored. ``float_modules``: submodules left unquantized."""
 
-    def __init__(self, model: nn.Module, tile: tuple[int, int]):
-        self.model, self.tile = model.eval(), tile
+    def __init__(self, model: nn.Module, tile: tuple[int, int], float_modules: list[str] = ()):
+        self.model, self.tile, self.float_modules = model.eval(), tile, list(float_modules)
 
     def fp32(self):
         return self.model
 
     def int8(self, fold_quantize: bool = True):
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
-                                                                             get_symmetric_quantization_config)
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import get_symmetric_quantization_config
 
         x = torch.rand(1, 3, *self.tile)
         graph = torch.export.export(self.model, (x,)).module()
-        prepared = prepare_pt2e(graph, XNNPACKQuantizer().set_global(
-            get_symmetric_quantization_config(is_per_channel=True)))
+        quantizer = partly_float_quantizer(lambda node: in_modules(module_path(node)[0], self.float_modules),
+                                           get_symmetric_quantization_config(is_per_channel=True))
+        prepared = prepare_pt2e(graph, quantizer)
         prepared(x)
         return convert_pt2e(prepared, fold_quantize=fold_quantize)
 

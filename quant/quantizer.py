@@ -32,32 +32,45 @@ def in_modules(path: str, modules) -> bool:
     return any(path == m or path.startswith(m + ".") for m in modules)
 
 
-def keeps_float(node: torch.fx.Node, extra: tuple[str, ...] = ()) -> bool:
+def module_path(node: torch.fx.Node) -> tuple[str, str]:
+    """(path, owner class name) of the innermost module a graph node was traced in; ("", "") for none."""
     stack = node.meta.get("nn_module_stack") or {}
     if not stack:
-        return False
+        return "", ""
     path, owner = list(stack.values())[-1]
-    owner = owner if isinstance(owner, str) else getattr(owner, "__name__", str(owner))
+    return path, owner if isinstance(owner, str) else getattr(owner, "__name__", str(owner))
+
+
+def keeps_float(node: torch.fx.Node, extra: tuple[str, ...] = ()) -> bool:
+    path, owner = module_path(node)
+    if not path and not owner:
+        return False
     return in_modules(path, FLOAT_MODULES + tuple(extra)) or any(owner.endswith(o) for o in FLOAT_OWNERS)
 
 
-def xnnpack_quantizer(float_modules: tuple[str, ...] = ()):
-    """``float_modules``: module paths of the deploy form kept float beyond the fixed set above."""
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
-                                                                         get_symmetric_quantization_config)
+def partly_float_quantizer(float_node, config):
+    """ExecuTorch's XNNPACK quantizer with ``config`` everywhere except the ops ``float_node(node)`` picks, which it
+    leaves unannotated (its ``set_module_name`` takes no "leave float" config)."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
 
-    class EdgeQuantizer(XNNPACKQuantizer):
-        """ExecuTorch's XNNPACK quantizer with the float ops above left unannotated."""
-
+    class PartlyFloat(XNNPACKQuantizer):
         def annotate(self, model):
             model = super().annotate(model)
             for node in model.graph.nodes:
-                if node.op == "call_function" and keeps_float(node, float_modules):
+                if node.op == "call_function" and float_node(node):
                     node.meta.pop("quantization_annotation", None)
             return model
 
+    return PartlyFloat().set_global(config)
+
+
+def xnnpack_quantizer(float_modules: tuple[str, ...] = ()):
+    """The QAT quantizer; ``float_modules``: module paths of the deploy form kept float beyond the fixed set above."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import get_symmetric_quantization_config
+
     config = get_symmetric_quantization_config(is_per_channel=True, is_qat=True)
-    return EdgeQuantizer().set_global(dataclasses.replace(config, weight=symmetric_weight_fake_quant(config.weight)))
+    return partly_float_quantizer(lambda node: keeps_float(node, float_modules),
+                                  dataclasses.replace(config, weight=symmetric_weight_fake_quant(config.weight)))
 
 
 def symmetric_weight_fake_quant(spec):

@@ -142,8 +142,10 @@ def target_lines(payload: dict) -> list[str]:
                            "of the graph reaches the target on this CPU" if floor["ms"] > goal else
                            f"the target leaves {goal - floor['ms']:.0f} ms for every other op, which take "
                            f"{best['median_ms'] - floor['ms']:.0f} ms in {best['contender']} now")
+                floats = (f", {floor['float_convs']} of them float as in the model" if floor.get("float_convs")
+                          else "")
                 lines.append(f"- Floor, INT8 .{fmt}, {threads} threads: the model's {floor['convs']} convolutions "
-                             f"alone ({floor['gmacs']} GMAC), one {tile_text(floor['tile'])} call with every other op "
+                             f"alone ({floor['gmacs']} GMAC{floats}), one {tile_text(floor['tile'])} call with every other op "
                              f"taken out (export/conv_floor.py), take {floor['ms']:.1f} ms = "
                              f"{base / floor['ms']:.2f}x eager full: {verdict}")
     return lines

@@ -25,6 +25,7 @@ from export.profile_pte import profile, summary
 from export.throughput import LIMITS, export_limits
 from export.verify import tile_latency
 from quant.int8_checkpoint import is_qat_checkpoint, load_qat, qat_card
+from quant.quantizer import FLOAT_MODULES
 from seemore_edge.core.checkpoints import load_model, read_model_card, resolve_weights
 from seemore_edge.core.complexity import count_gmacs
 from seemore_edge.core.datasets import data_root, load_set
@@ -229,7 +230,8 @@ def run_bench(args: BenchConfig, artifacts: Path, thread_counts: list[int], tmp:
     formats = sorted({p.suffix[1:] for p in files})
     limit_paths = export_limits(tmp, formats)
     int8_formats = sorted({card.format for card in map(read_card, files) if card.precision == "int8"})
-    floor_paths = export_floors(load_qat(resolve_weights(args.qat)).fp32(), frame_lr, tmp, int8_formats)
+    qat = load_qat(resolve_weights(args.qat))
+    floor_paths = export_floors(qat.fp32(), frame_lr, tmp, int8_formats, FLOAT_MODULES + qat.float_modules)
     records, limits, floors = [], {kind: {} for kind in LIMITS}, {}
     for threads in thread_counts:
         cs = contenders(args, artifacts, threads)
@@ -240,7 +242,8 @@ def run_bench(args: BenchConfig, artifacts: Path, thread_counts: list[int], tmp:
             limits[kind][f"{fmt} {precision} {threads}t"] = round(limit_gmacs / (ms["median_ms"] / 1e3), 1)
         for fmt, (path, skeleton) in floor_paths.items():  # the INT8 artifacts' floor: their convolutions alone
             ms = tile_latency(artifact_runner(path, frame_lr, threads), frame_lr, max(5, args.runs // 2), 2)
-            floors[f"{fmt} int8 {threads}t"] = {"ms": round(ms["median_ms"], 1), "tile": list(frame_lr), "convs": len(skeleton.convs),
+            floors[f"{fmt} int8 {threads}t"] = {"ms": round(ms["median_ms"], 1), "tile": list(frame_lr),
+                                                "convs": len(skeleton.convs), "float_convs": len(skeleton.float_convs),
                                                 "gmacs": round(skeleton.macs / 1e9, 3),
                                                 "gmacs_by_kind": {k: round(v / 1e9, 3)
                                                                   for k, v in skeleton.macs_by_kind.items()}}
