@@ -58,7 +58,8 @@ def test_main_job_bad_input(tiny_checkpoint, tmp_path, capsys):
     cases = [(["--scale", "2"], "checkpoint is for x4, but x2"),
              (["--preset", "T"], "checkpoint is SeemoRe-tiny, but preset T"),
              (["--train-dir", str(empty)], "no images in it"),
-             (["--out", "/proc/seemore-qat"], "not writable")]
+             (["--out", "/proc/seemore-qat"], "not writable"),
+             (["--float-modules", "conv_1,conv_9"], "conv_9: not a module of the SeemoRe-tiny deploy form")]
     for extra, words in cases:
         argv = ["--weights", str(tiny_checkpoint), "--out", str(tmp_path / "o")] + ARGS + extra
         code, _, err = run_tool(qat, argv, capsys)

@@ -289,7 +289,7 @@ def make_report(cfg: JobConfig, ref_name: str, reference, stats, choice, rows, c
             "train_dir": cfg.train_dir.name if cfg.train_dir else "scikit-image sample photos",
             "iters": cfg.iters, "batch": cfg.batch, "patch": cfg.patch, "lr": cfg.lr,
             "schedule": "Adam, cosine decay to 0; QAT observers frozen from 75% of the iterations",
-            "loss": "L1 to the reference's output + 0.5 L1 to HR",
+            "loss": "L1 to the reference's output + 0.5 L1 to HR", "float_modules": list(cfg.float_modules),
             "routing": {"counts": stats.counts.tolist(), "mean_weight": np.round(stats.mean_weight, 4).tolist()},
             "experts": choice, "row_labels": ROWS, "rows": rows, "drops": drops, "artifacts": artifacts,
             "final_loss": {"control": control_log["losses"][-1] if control_log["losses"] else None,
@@ -301,7 +301,9 @@ def markdown(r: dict) -> str:
     sets = list(r["drops"])
     lines = [f"# SeemoRe-{r['preset']} x{r['scale']}: fixed routing and INT8 QAT", "",
              f"Reference `{r['reference']}`; fine-tuning on {r['train_dir']}: {r['iters']} iterations of "
-             f"{r['batch']} x {r['patch']} px LR patches, lr {r['lr']}, {r['schedule']}; loss {r['loss']}.", "",
+             f"{r['batch']} x {r['patch']} px LR patches, lr {r['lr']}, {r['schedule']}; loss {r['loss']}." +
+             (f" Kept float beyond the default set: {', '.join(r['float_modules'])}." if r.get("float_modules") else ""),
+             "",
              f"Experts per residual group: {r['experts']['experts']} (rule: {r['experts']['rule']}; calibration PSNR "
              f"{r['experts']['calibration_psnr']} dB vs {r['experts']['most_frequent']['calibration_psnr']} dB for the "
              f"most frequent choice {r['experts']['most_frequent']['experts']}).", "",
