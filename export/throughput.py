@@ -2,10 +2,11 @@
 exactly as the model's artifacts are, in FP32 and INT8. A contender's GMAC/s over this figure says how much of the
 machine its runtime actually uses; the rest is memory traffic, small-channel ops and glue.
 
-Beside it, the depthwise limit: the best XNNPACK's depthwise kernels do on this CPU, four 3x3 depthwise convolutions
-on 64 channels (whole 32- and 16-channel tiles, the 9-tap kernel the model's striped convs now run in) at the frame's
-180x320. A depthwise conv does 9 MACs per loaded value where a dense one does hundreds, so its ceiling sits far
-below the dense limit; the model's depthwise figures are read against both."""
+Beside it, the depthwise reference: XNNPACK's INT8 depthwise kernels on a well-shaped case, four 3x3 depthwise
+convolutions on 64 channels (whole 32- and 16-channel tiles, the 9-tap kernel most of the model's depthwise convs run
+in) at the frame's 180x320. A depthwise conv does 9 MACs per loaded value where a dense one does hundreds, so its rate
+sits far below the dense limit; it is a point of comparison for the model's depthwise figures, not a bound (the
+model's mix of 9-, 2- and 16-tap convs on 36 channels has run faster than it)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,7 +48,7 @@ class DepthwiseConvs(nn.Module):
         return self.convs(self.widen(x))
 
 
-# kind -> (module, tile, GMACs per call, file stem, precisions); the depthwise limit is read against INT8 files only
+# kind -> (module, tile, GMACs per call, file stem, precisions); the depthwise reference is read against INT8 only
 LIMITS = {"dense": (DenseConvs, (SIDE, SIDE), GMACS, "limit", ("fp32", "int8")),
           "depthwise": (DepthwiseConvs, DW_TILE, DW_GMACS, "dwlimit", ("int8",))}
 

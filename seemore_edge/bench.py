@@ -87,7 +87,7 @@ def main(argv=None) -> int:
         browser = browser_records(artifacts, thread_counts, args.runs)  # first: the CPU to itself (see there)
         records, limits, floors = run_bench(cfg, artifacts, thread_counts, helpers)
         payload = {"cpu": cpu_features(), "scale": scale, "frame_lr": list(frame_tile(scale)), "records": records,
-                   "limits": limits["dense"], "depthwise_limits": limits["depthwise"], "floors": floors,
+                   "limits": limits["dense"], "depthwise_reference": limits["depthwise"], "floors": floors,
                    "browser": add_speedups(browser, records),
                    "profiles": profiles(artifacts, thread_counts[0]),
                    "tflite_ops": {p.name: read_card(p).audit["ops"] for p in sorted(artifacts.glob("*.tflite"))},

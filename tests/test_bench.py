@@ -47,8 +47,8 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     # Measured per contender in its own process: not one number for all (getrusage would report the parent's size).
     assert len({r["peak_rss_mb"] for r in recs}) > 1
     assert set(payload["limits"]) == {"pte fp32 1t", "pte int8 1t", "tflite fp32 1t", "tflite int8 1t"}
-    assert set(payload["depthwise_limits"]) == {"pte int8 1t", "tflite int8 1t"}
-    assert all(v > 0 for v in payload["depthwise_limits"].values())
+    assert set(payload["depthwise_reference"]) == {"pte int8 1t", "tflite int8 1t"}
+    assert all(v > 0 for v in payload["depthwise_reference"].values())
     assert all(r.get("pct_of_limit", 0) > 0 for r in recs if r["format"] != "eager")
     assert (out / "report.md").exists() and (out / "psnr_latency.png").stat().st_size > 0
     # The ETDump profile of the INT8 .pte: XNNPACK's own kernels, INT8 convs among them, adding up to about one tile.
@@ -77,10 +77,10 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     assert "- Floor, INT8 .tflite, 1 threads: the model's" in report
     (kinds,) = [line for line in report.splitlines() if "by convolution family" in line]
     assert all(f"{kind} " in kinds for kind in ("1x1", "dense kxk", "depthwise")) and "GMAC/s" in kinds
-    assert "of the depthwise limit" in kinds
-    # The depthwise target (a share of the INT8 limit) read in the frame-tile .pte's ETDump, beside the depthwise limit.
+    assert "of the depthwise reference" in kinds
+    # The depthwise target (a share of the INT8 limit) read in the frame-tile .pte's ETDump, beside the reference.
     (dw,) = [line for line in report.splitlines() if line.startswith("- Target, depthwise convolutions")]
-    assert "tiny-qat-int8-180x320.pte's ETDump" in dw and "15% of the INT8 limit" in dw and "depthwise limit" in dw
+    assert "tiny-qat-int8-180x320.pte's ETDump" in dw and "15% of the INT8 limit" in dw and "depthwise reference" in dw
     # The demo page as a contender, in the same run: the .tflite in headless Chromium on both inputs.
     if browser_missing() is None:
         (tile, frame) = sorted(payload["browser"]["records"], key=lambda r: r["input"], reverse=True)
