@@ -218,7 +218,7 @@ def export_default_set(weights: str, scale: int, folder: Path, threads: int) -> 
 
 def run_bench(args: BenchConfig, artifacts: Path, thread_counts: list[int], tmp: Path) -> tuple[list[dict], dict, dict]:
     """(records, limits, floors); ``limits`` by kind ("dense": the throughput limit, "depthwise": the depthwise
-    kernels' own), each ``"<format> <precision> <threads>t" -> GMAC/s``. ``tmp`` holds the limit and floor files,
+    reference, a comparison, not a bound), each ``"<format> <precision> <threads>t" -> GMAC/s``. ``tmp`` holds the limit and floor files,
     never ``artifacts``."""
     ref = load_model(resolve_weights(args.reference))
     frame_lr = frame_tile(ref.scale)
