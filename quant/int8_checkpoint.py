@@ -23,8 +23,8 @@ from seemore_edge.core.records import ModelCard
 
 from quant.deploy_form import to_deploy_form
 from quant.fixed_routing import EXPORT_MIN_SIDE
-from quant.int8_graph import convert, freeze_observers, prepare_qat
-from quant.quantizer import END_CONVS
+from quant.int8_graph import convert, freeze_observers, prepare_qat, unknown_modules
+from quant.quantizer import END_CONVS, FLOAT_MODULES
 
 QUANTIZATION = ("INT8 W8A8 (weights per-channel symmetric, activations per-tensor affine), PT2E QAT with ExecuTorch's "
                 "XNNPACK quantizer; observers frozen")
@@ -40,6 +40,11 @@ class QatModel:
     prepared: torch.fx.GraphModule
     card: ModelCard | None = None
     float_modules: tuple[str, ...] = ()  # kept float beyond quant.quantizer.FLOAT_MODULES
+
+    @property
+    def kept_float(self) -> tuple[str, ...]:
+        """Every deploy-form module its INT8 artifacts run in float: the fixed set and this model's own."""
+        return FLOAT_MODULES + self.float_modules
 
     def fp32(self) -> torch.nn.Module:
         """The deploy form carrying the QAT-trained float weights, without fake quantization."""
@@ -83,9 +88,8 @@ def prepare_for(preset: str, scale: int, experts: tuple[int, ...],
 
 def check_float_modules(preset: str, scale: int, modules) -> tuple[str, ...]:
     """The modules, if each names a module of the deploy form (checked before a run spends minutes on earlier stages)."""
-    groups = get_preset(preset).groups
-    names = {name for name, _ in to_deploy_form(build_model(preset, scale, "fixed", (0,) * groups)).named_modules()}
-    unknown = [m for m in modules if m not in names or not m]
+    deploy = to_deploy_form(build_model(preset, scale, "fixed", (0,) * get_preset(preset).groups))
+    unknown = unknown_modules(deploy, modules)
     if unknown:
         raise UserError(f"--float-modules {','.join(unknown)}: not a module of the SeemoRe-{preset} deploy form "
                         f"(e.g. {','.join(END_CONVS)})")

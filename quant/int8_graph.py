@@ -27,10 +27,16 @@ def training_shapes() -> dict:
                   3: Dim("width", min=EXPORT_MIN_SIDE, max=EXPORT_MAX_SIDE)}}
 
 
+def unknown_modules(deploy: torch.nn.Module, modules) -> list[str]:
+    """The names among ``modules`` that are not modules of ``deploy`` (the empty name included)."""
+    names = {name for name, _ in deploy.named_modules() if name}
+    return [m for m in modules if m not in names]
+
+
 def prepare_qat(deploy: torch.nn.Module, example: torch.Tensor,
                 float_modules: tuple[str, ...] = ()) -> torch.fx.GraphModule:
     """The deploy-form model with fake quantization inserted, ready to train; ``float_modules`` stay float."""
-    unknown = sorted(set(float_modules) - {name for name, _ in deploy.named_modules()})
+    unknown = unknown_modules(deploy, float_modules)
     if unknown:
         raise ValueError(f"float modules {unknown} are not modules of the deploy form")
     graph = torch.export.export(deploy.train(), (example,), dynamic_shapes=training_shapes()).module()

@@ -87,10 +87,10 @@ def test_floor_skeleton_keeps_the_same_convs_float(float_ends):
     """The bench's floor (the convolutions alone) runs in float what the model runs in float."""
     from export.conv_floor import ConvSkeleton
     from export.throughput import PtqSource
-    from quant.quantizer import FLOAT_MODULES
 
     qat = load_qat(float_ends)
-    skeleton = ConvSkeleton(qat.fp32(), (32, 32), FLOAT_MODULES + qat.float_modules)
+    assert qat.kept_float[-len(END_CONVS):] == END_CONVS
+    skeleton = ConvSkeleton(qat.fp32(), (32, 32), qat.kept_float)
     assert len(skeleton.float_convs) == 2 + len(END_CONVS)  # the final LayerNorm's statistics convs and the ends
     int8 = PtqSource(skeleton, (32, 32), [f"convs.{i}" for i in skeleton.float_convs]).int8()
     assert float_weight_convs(int8) == len(skeleton.float_convs)

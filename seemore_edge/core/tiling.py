@@ -123,6 +123,28 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.floor(np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
+STRIP_ROWS = 32
+
+
+def chw_to_uint8(sr: np.ndarray) -> np.ndarray:
+    """A CxHxW float SR image as HxWxC uint8 by step 4's rule, exactly as in float64 (which holds a float32 times 255
+    exactly), in strips of rows: rounding a whole 720p frame at once took 17 ms on a 2-core host, more than a tenth of
+    an INT8 frame, where strips that stay in cache take 6 ms for the same bytes."""
+    c, h, w = sr.shape
+    out = np.empty((h, w, c), np.uint8)
+    strip = np.empty((c, STRIP_ROWS, w), np.float64)
+    for top in range(0, h, STRIP_ROWS):
+        rows = min(STRIP_ROWS, h - top)
+        v = strip[:, :rows]
+        v[...] = sr[:, top:top + rows]
+        np.clip(v, 0.0, 1.0, out=v)
+        v *= 255.0
+        v += 0.5
+        np.floor(v, out=v)
+        out[top:top + rows] = v.transpose(1, 2, 0)
+    return out
+
+
 def upscale_tiled(run: Callable[[np.ndarray], np.ndarray], image: np.ndarray, scale: int, tile: Tile, overlap: int,
                   progress: Callable[[int], None] | None = None) -> np.ndarray:
     """Upscale an HxWx3 uint8 image with ``run`` (float32 1x3xThxTw in [0, 1] -> 1x3x(sTh)x(sTw)) tile by tile.
@@ -134,10 +156,10 @@ def upscale_tiled(run: Callable[[np.ndarray], np.ndarray], image: np.ndarray, sc
     grid = make_grid(h, w, tile, overlap)
     src = pad_to_tile(image, tile)
     if len(grid) == 1:  # one call (a frame of the tile's shape): every weight is 1, so blending is the identity
-        sr = run(_lr_tile(src, 0, 0, tile))[0, :, :h * scale, :w * scale].transpose(1, 2, 0)
+        sr = chw_to_uint8(run(_lr_tile(src, 0, 0, tile))[0, :, :h * scale, :w * scale])
         if progress:
             progress(1)
-        return to_uint8(sr.astype(np.float64))
+        return sr
     pw = grid.padded[1]
     out = np.empty((h * scale, w * scale, 3), np.uint8)
     (th, tw), r = tile, overlap * scale

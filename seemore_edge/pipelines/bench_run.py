@@ -25,14 +25,14 @@ from export.profile_pte import profile, summary
 from export.throughput import LIMITS, export_limits
 from export.verify import tile_latency
 from quant.int8_checkpoint import is_qat_checkpoint, load_qat, qat_card
-from quant.quantizer import FLOAT_MODULES
 from seemore_edge.core.checkpoints import load_model, read_model_card, resolve_weights
 from seemore_edge.core.complexity import count_gmacs
 from seemore_edge.core.datasets import data_root, load_set
 from seemore_edge.core.errors import UserError
 from seemore_edge.core.imresize import imresize
 from seemore_edge.core.scoring import run_model
-from seemore_edge.core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, Tile, frame_tile, tile_text, upscale_tiled
+from seemore_edge.core.tiling import (DEFAULT_OVERLAP, DEFAULT_TILE, Tile, chw_to_uint8, frame_tile, tile_text,
+                                      upscale_tiled)
 from seemore_edge.pipelines.artifact_set import ArtifactSet, export_set
 from seemore_edge.pipelines.browser_page import BrowserPage, browser_missing, png_data_url
 from seemore_edge.pipelines.plots import plot_crop_grid
@@ -70,7 +70,7 @@ class Contender:
     def frame(self, lr_uint8: np.ndarray) -> np.ndarray:
         if self.tile is None:
             x = np.ascontiguousarray(lr_uint8.transpose(2, 0, 1)[None], np.float32) / 255.0
-            return self.run(x)
+            return chw_to_uint8(self.run(x)[0])  # the same 8-bit image the artifacts' frames end in
         return upscale_tiled(self.run, lr_uint8, self.scale, self.tile, self.overlap)
 
 
@@ -231,7 +231,7 @@ def run_bench(args: BenchConfig, artifacts: Path, thread_counts: list[int], tmp:
     limit_paths = export_limits(tmp, formats)
     int8_formats = sorted({card.format for card in map(read_card, files) if card.precision == "int8"})
     qat = load_qat(resolve_weights(args.qat))
-    floor_paths = export_floors(qat.fp32(), frame_lr, tmp, int8_formats, FLOAT_MODULES + qat.float_modules)
+    floor_paths = export_floors(qat.fp32(), frame_lr, tmp, int8_formats, qat.kept_float)
     records, limits, floors = [], {kind: {} for kind in LIMITS}, {}
     for threads in thread_counts:
         cs = contenders(args, artifacts, threads)
