@@ -3,8 +3,9 @@
 A *source* is anything with ``fp32()`` (the float deploy-form module) and ``int8(fold_quantize)`` (the converted PT2E
 graph): a ``quant.int8_checkpoint.QatModel``, or ``FloatSource`` for a fixed-routing FP32 checkpoint. Each backend module
 has ``SUFFIX``, ``PRECISIONS``, ``PACKAGE``, ``RUNTIME``, ``export(source, precision, tile, path, passes) -> audit``,
-``PASSES`` (named optional passes over the converted file), ``Runner(path, tile, threads)``, a callable from a float32 1x3xThxTw LR tile to its SR tile; ``tile`` is the LR
-(height, width) of ``seemore_edge.core.tiling``.
+``PASSES`` (named optional passes over the converted file), ``PHOTO_TILE`` (the LR tile exported when none is asked
+for: the one its runtime measured fastest per output pixel of a photo), ``Runner(path, tile, threads)``, a callable
+from a float32 1x3xThxTw LR tile to its SR tile; ``tile`` is the LR (height, width) of ``seemore_edge.core.tiling``.
 """
 from __future__ import annotations
 
@@ -28,6 +29,13 @@ def backend(fmt: str):
         raise UserError(f"{fmt} needs the {module.PACKAGE} package: pip install -e . (or pip install "
                         f"{module.PACKAGE}; versions pinned in pyproject.toml)")
     return module
+
+
+def photo_tile(fmt: str) -> tuple[int, int]:
+    """The tile a format is exported at when no tile is asked for (no package needed to ask)."""
+    if fmt not in BACKENDS:
+        raise UserError(f"unknown format {fmt!r}; available: {', '.join(BACKENDS)}")
+    return importlib.import_module(BACKENDS[fmt]).PHOTO_TILE
 
 
 def format_of(path: Path) -> str:

@@ -105,9 +105,10 @@ def _tile_sweep(args, threads: int) -> int:
     for side in tiles:
         check_tile((side, side), DEFAULT_OVERLAP)
     folder = args.out / "tile-sweep"  # its own folder: these files are not the bench's contenders
-    records = sweep(args.qat, tiles, ["pte", "tflite"], folder, threads, args.runs)
-    text = "\n".join(sweep_lines(records))
-    cli.write_json(args.json, {"cpu": cpu_features(), "tile_sweep": records})
+    records, browser_skipped = sweep(args.qat, tiles, ["pte", "tflite"], folder, threads, args.runs)
+    text = "\n".join(sweep_lines(records) + ([f"The demo page was not timed: {browser_skipped}."] if browser_skipped
+                                             else []))
+    cli.write_json(args.json, {"cpu": cpu_features(), "tile_sweep": records, "browser_skipped": browser_skipped})
     atomic_write(args.out / "tile_sweep.md", lambda tmp: Path(tmp).write_text(text))
     print(text)
     return 0

@@ -1,9 +1,9 @@
 """``python -m seemore_edge.demo``: the browser demo. Serves ``web_demo/`` and a folder of ``.tflite`` files with their
 cards; open the printed URL (on a phone too) and the model upscales a photo on that device with LiteRT.js.
 
-Without ``--artifacts`` the shipped ``T-x4-qat`` and ``T-x2-qat`` are exported first (INT8 and FP32, the 128 photo
-tile and the one-call tile of a 720p frame) into ``out/demo/artifacts``, once. It listens on localhost; ``--host 0.0.0.0`` opens it to the
-local network. Phones get WASM threads only over https (``--cert``/``--key``); over plain http they run one thread."""
+Without ``--artifacts`` the shipped ``T-x4-qat`` and ``T-x2-qat`` are exported first (INT8 and FP32, the ``.tflite``
+photo tile, 256, and the one-call tile of a 720p frame) into ``out/demo/artifacts``, once. It listens on localhost;
+``--host 0.0.0.0`` opens it to the local network. Phones get WASM threads only over https (``--cert``/``--key``); over plain http they run one thread."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -3,6 +3,8 @@ measured in its own runtime and described by a card beside it (``<file>.json``).
 
 INT8 needs a QAT checkpoint (the shipped ``T-x4-qat`` or ``qat.safetensors`` from ``python -m seemore_edge.qat``);
 FP32 works from either. For ``.mlpackage`` the float precision is Core ML's FP16 (``--precision fp32`` asks for it).
+Without ``--tile`` each format gets its photo tile, the one its runtime upscaled photos fastest with per output pixel
+(``PHOTO_TILE`` in each backend of ``export/``), so the files the apps and the demo load are the fast ones.
 """
 from __future__ import annotations
 
@@ -11,9 +13,9 @@ from pathlib import Path
 from . import cli
 from .core.datasets import DEFAULT_SETS, SAMPLES, data_root
 from .core.errors import UserError
-from .core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, as_tile, check_tile
+from .core.tiling import DEFAULT_OVERLAP, as_tile, check_tile
 from .pipelines.artifact_set import ArtifactSet, export_set, summary_line
-from export import BACKENDS
+from export import BACKENDS, photo_tile
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,15 +23,16 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_weights(ap)
     ap.add_argument("--formats", default="pte,tflite,mlpackage")
     ap.add_argument("--precision", default="int8,fp32", help="int8 and/or fp32 (fp16 for .mlpackage)")
-    ap.add_argument("--tile", default=DEFAULT_TILE,
-                    help="LR tile the artifacts take: a side (128) or height x width (180x320: a 720p frame at x4)")
+    ap.add_argument("--tile", help="LR tile the artifacts take: a side (128) or height x width (180x320: a 720p frame "
+                                   "at x4); default: each format's photo tile (" +
+                                   ", ".join(f"{f} {photo_tile(f)[0]}" for f in BACKENDS) + ")")
     ap.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="tile overlap the card tells apps to use")
     ap.add_argument("--out", type=Path, default=Path("out/export"))
     ap.add_argument("--data-root", help="benchmark root for runtime PSNR (default: $SEEMORE_DATA)")
     ap.add_argument("--sets", help=f"sets to score (default {','.join(DEFAULT_SETS)}; {SAMPLES} without data)")
     ap.add_argument("--threads", type=int, help="runtime threads for latency and scoring (default: all cores)")
     args = ap.parse_args(argv)
-    tile = as_tile(args.tile)
+    tile = as_tile(args.tile) if args.tile is not None else None
     formats, precisions = cli.split_list(args.formats), cli.split_list(args.precision)
     for fmt in formats:
         if fmt not in BACKENDS:
@@ -37,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     for p in precisions:
         if p not in ("int8", "fp32", "fp16"):
             raise UserError(f"unknown precision {p!r}; available: int8, fp32 (fp16 for .mlpackage)")
-    check_tile(tile, args.overlap)
+    for fmt_tile in [tile] if tile else [photo_tile(fmt) for fmt in formats]:
+        check_tile(fmt_tile, args.overlap)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as e:

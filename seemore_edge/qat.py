@@ -39,7 +39,8 @@ def main(argv=None) -> int:
     ap.add_argument("--formats", default=",".join(d.formats), help="artifacts to export at the end ('' for none)")
     ap.add_argument("--precision", default=",".join(d.precisions), help="int8 and/or fp32 (fp16 for .mlpackage)")
     ap.add_argument("--tile", default=str(DEFAULT_TILE[0]),
-                    help="LR tile of the exported artifacts: a side (128) or height x width (180x320)")
+                    help="LR tile of the exported artifacts: a side (128) or height x width (180x320); one tile for "
+                         "every format, so the report compares them and eager PyTorch on equal work")
     ap.add_argument("--float-modules", default="",
                     help="deploy-form modules kept float beyond the default set, comma-separated "
                          "(T-x2-qat: conv_1,conv_2,upsampler.0)")

@@ -3,13 +3,17 @@ measured through each runtime, and the JSON, report and plot written by one comm
 import hashlib
 import json
 
+import pytest
 import torch
 
 from quant.int8_graph import freeze_observers
 from quant.int8_checkpoint import prepare_for, save_qat
 from seemore_edge import bench, export as export_tool
+from export import photo_tile
 from seemore_edge.pipelines.browser_page import browser_missing
-from tests.conftest import run_tool
+from seemore_edge.pipelines.readme_tables import SWEEPS
+from seemore_edge.pipelines.tile_sweep import BROWSER, chosen_tiles
+from tests.conftest import REPO, run_tool
 
 
 def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
@@ -161,13 +165,42 @@ def test_tile_sweep_times_each_tile_in_both_runtimes(tiny_qat, tmp_path, capsys)
     code, stdout, err = run_tool(bench, ["--qat", str(tiny_qat), "--tile-sweep", "48,64", "--threads", "1", "--runs",
                                          "2", "--out", str(tmp_path), "--json", str(tmp_path / "sweep.json")], capsys)
     assert code == 0, err
-    recs = json.loads((tmp_path / "sweep.json").read_text())["tile_sweep"]
-    assert sorted((r["format"], r["tile"][0]) for r in recs) == [("pte", 48), ("pte", 64), ("tflite", 48), ("tflite", 64)]
+    payload = json.loads((tmp_path / "sweep.json").read_text())
+    recs = payload["tile_sweep"]
+    runtimes = ["executorch", "litert"]
+    if browser_missing() is None:  # the demo page, the .tflite files again
+        runtimes.append(BROWSER)
+    assert payload["browser_skipped"] == browser_missing()
+    assert sorted((r["runtime"], r["tile"][0]) for r in recs) == sorted((rt, side) for rt in runtimes for side in (48, 64))
     for r in recs:
         assert r["runs"] == 2 and 0 < r["min_ms"] <= r["median_ms"] and r["computed_per_pixel"] > 1
+        assert r["format"] == ("pte" if r["runtime"] == "executorch" else "tflite")
+        assert (r["runtime"] == BROWSER) == ("wasm_threads" in r)
     # Smaller tiles compute more overlap per photo pixel.
-    by = {(r["format"], r["tile"][0]): r for r in recs}
-    assert by[("pte", 48)]["computed_per_pixel"] > by[("pte", 64)]["computed_per_pixel"]
-    assert "| tiny-qat-int8.pte | 48x48 |" in (tmp_path / "tile_sweep.md").read_text()
+    by = {(r["runtime"], r["tile"][0]): r for r in recs}
+    assert by[("executorch", 48)]["computed_per_pixel"] > by[("executorch", 64)]["computed_per_pixel"]
+    assert "| tiny-qat-int8.pte | executorch | 48x48 |" in (tmp_path / "tile_sweep.md").read_text()
     code, _, err = run_tool(bench, ["--qat", str(tiny_qat), "--tile-sweep", "big", "--out", str(tmp_path)], capsys)
     assert code == 2 and "--tile-sweep big" in err
+
+
+def _sweep_record(fmt, side, median_ms, min_ms):
+    return {"format": fmt, "tile": [side, side], "median_ms": median_ms, "min_ms": min_ms}  # no runtime: old records
+
+
+def test_photo_tile_choice_needs_a_win_beyond_noise_on_medians_and_fastest_runs():
+    recs = [_sweep_record("pte", 128, 100, 90), _sweep_record("pte", 256, 96, 80),  # 4% on the medians: noise
+            _sweep_record("tflite", 128, 100, 90), _sweep_record("tflite", 192, 80, 88),  # medians only
+            _sweep_record("tflite", 256, 90, 80)]  # 11% / 12%: chosen
+    assert chosen_tiles(recs) == {"executorch": (128, 128), "litert": (256, 256)}
+
+
+@pytest.mark.parametrize("name", SWEEPS)
+def test_photo_tiles_follow_the_committed_sweeps(name):
+    """Each backend's PHOTO_TILE is what each committed sweep (INT8 dot-product hosts, the phones' kind) chose."""
+    record = json.loads((REPO / "docs" / "bench" / name).read_text())
+    assert record["cpu"]["int8_dot_product"], "the photo tiles must be chosen on an INT8 dot-product host"
+    chosen = chosen_tiles(record["tile_sweep"])
+    # The demo page exports the .tflite photo tile: where the page was timed, it must have chosen that one too.
+    tile_of = {"executorch": photo_tile("pte"), "litert": photo_tile("tflite"), BROWSER: photo_tile("tflite")}
+    assert chosen == {runtime: tile_of[runtime] for runtime in chosen}

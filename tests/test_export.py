@@ -213,6 +213,22 @@ def test_rectangular_tile(tiny_qat, tmp_path, monkeypatch):
             runner(np.zeros((1, 3, 48, 32), np.float32))
 
 
+def test_each_format_gets_its_photo_tile_without_tile(tiny_qat, tmp_path, monkeypatch):
+    """Without ``--tile`` every format is exported at its own PHOTO_TILE (small ones here, for speed), named as a
+    square tile, and the card tells the apps that tile."""
+    import export.executorch_pte as pte
+    import export.litert_tflite as tflite
+    monkeypatch.delenv("SEEMORE_DATA", raising=False)
+    monkeypatch.setattr(pte, "PHOTO_TILE", (32, 32))
+    monkeypatch.setattr(tflite, "PHOTO_TILE", (40, 40))
+    assert export_tool.main(["--weights", str(tiny_qat), "--formats", "pte,tflite", "--precision", "int8",
+                             "--overlap", "4", "--out", str(tmp_path), "--sets", "samples"]) == 0
+    for fmt, side in (("pte", 32), ("tflite", 40)):
+        card = read_card(tmp_path / f"tiny-qat-int8.{fmt}")
+        assert card.tile == [side, side] and card.input.shape == [1, 3, side, side], fmt
+        assert card.psnr["samples"].images == 5
+
+
 def test_bad_inputs(exported, tiny_checkpoint, tmp_path, capsys):
     runner = load_runner(exported / "tiny-qat-int8.tflite", (32, 32))
     with pytest.raises(ValueError, match="float32 tiles of 1x3x32x32"):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from export import photo_tile
 from export.card import read_card
 from export.verify import artifact_name, artifact_plan, export_and_verify
 from seemore_edge.core.errors import UserError
@@ -19,7 +20,7 @@ class ArtifactSet:
     weights: str | Path  # shipped name or checkpoint file
     formats: list[str]
     precisions: list[str]
-    tile: Tile
+    tile: Tile | None  # None: each format's photo tile (export.photo_tile)
     overlap: int
     out: Path
     root: Path | None  # benchmark root for runtime PSNR; None: the sample photos
@@ -33,17 +34,18 @@ def export_set(plan: ArtifactSet, announce: Callable[[Path], None] = lambda path
     source, meta = export_source(plan.weights, plan.name)
     cards = []
     for fmt, precision in artifact_plan(plan.formats, plan.precisions):
-        target = plan.out / artifact_name(meta["name"], fmt, precision, plan.tile)
+        tile = plan.tile or photo_tile(fmt)
+        target = plan.out / artifact_name(meta["name"], fmt, precision, tile)
         if plan.reuse and target.exists():
             try:
                 card = read_card(target)
-                if card.parent == meta["parent"] and tuple(card.tile) == tuple(plan.tile):
+                if card.parent == meta["parent"] and tuple(card.tile) == tuple(tile):
                     cards.append(card)
                     continue
             except UserError:
                 pass
         announce(target)
-        cards.append(export_and_verify(source, meta, fmt, precision, plan.tile, plan.overlap, target, plan.root,
+        cards.append(export_and_verify(source, meta, fmt, precision, tile, plan.overlap, target, plan.root,
                                        plan.sets, plan.threads))
     return cards
 

@@ -15,10 +15,11 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from seemore_edge.core.errors import UserError
+from export import photo_tile
 from quant.int8_checkpoint import qat_card
+from seemore_edge.core.errors import UserError
 from seemore_edge.core.checkpoints import resolve_weights
-from seemore_edge.core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, frame_tile
+from seemore_edge.core.tiling import DEFAULT_OVERLAP, frame_tile
 from seemore_edge.pipelines.artifact_set import ArtifactSet, export_set
 
 WEB_DEMO = Path(__file__).resolve().parents[2] / "web_demo"
@@ -49,7 +50,7 @@ def model_list(artifacts: Path) -> list[dict]:
 
 
 def export_demo_set(weights: list[str], folder: Path, threads: int | None) -> Path:
-    """Each shipped model's ``.tflite`` files for the page: INT8 and FP32, the 128 photo tile and the one-call tile of
+    """Each shipped model's ``.tflite`` files for the page: INT8 and FP32, the photo tile and the one-call tile of
     a 720p frame (180x320 at x4, 360x640 at x2); files whose cards still match are reused, so the second start is
     immediate."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -57,7 +58,7 @@ def export_demo_set(weights: list[str], folder: Path, threads: int | None) -> Pa
         card = qat_card(resolve_weights(name))
         if card is None:
             raise UserError(f"--weights {name}: the demo exports a QAT model (T-x4-qat, T-x2-qat)")
-        for tile in (DEFAULT_TILE, frame_tile(card.scale)):
+        for tile in (photo_tile("tflite"), frame_tile(card.scale)):
             export_set(ArtifactSet(name, ["tflite"], ["int8", "fp32"], tile, DEFAULT_OVERLAP, folder, None, [],
                                    threads, reuse=True), lambda path: print(f"exporting {path.name} ...", flush=True))
     return folder

@@ -38,7 +38,7 @@ from seemore_edge.core.imageio import atomic_write
 from seemore_edge.core.metrics import psnr_y
 from seemore_edge.core.records import ArtifactCard
 from seemore_edge.core.scoring import bicubic_upscaler, evaluate_sets, model_upscaler, run_model, torch_runner
-from seemore_edge.core.tiling import DEFAULT_OVERLAP, Tile, tile_text
+from seemore_edge.core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, Tile, tile_text
 from seemore_edge.core.training_data import PatchBatches, load_train_images
 from seemore_edge.pipelines.artifact_set import ArtifactSet, export_set
 from seemore_edge.pipelines.plots import plot_routes
@@ -63,7 +63,7 @@ class JobConfig:
     calibration: int = 16
     formats: list[str] = dataclasses.field(default_factory=lambda: ["pte", "tflite", "mlpackage"])
     precisions: list[str] = dataclasses.field(default_factory=lambda: ["int8"])
-    tile: Tile = (128, 128)
+    tile: Tile = DEFAULT_TILE  # one for every format (not each one's photo tile): the report compares them on equal work
     threads: int | None = None
     float_modules: tuple[str, ...] = ()  # deploy-form modules kept float beyond the fixed set (quant/quantizer.py)
 

@@ -16,6 +16,7 @@ from seemore_edge.core.checkpoints import WEIGHTS_DIR
 from seemore_edge.core.errors import UserError
 from seemore_edge.core.records import ArtifactCard, ModelCard
 from seemore_edge.core.tiling import tile_text
+from seemore_edge.pipelines.tile_sweep import sweep_lines
 
 SETS = ("Set5", "Set14", "BSD100")
 MARKER = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
@@ -114,14 +115,15 @@ def edge(r: Records, scale: int) -> str:
     rows = [[label] + [f"{job['rows'][key][s]['psnr']:.3f}" for s in SETS] + [""] for key, label in labels.items()]
     rows.append([f"`{name}` INT8, PyTorch (`evaluate --weights {name}`)"] +
                 [f"{qat.metrics.sets[s].psnr:.3f}" for s in SETS] + [_drops(ref, qat.metrics.sets)])
-    for file in sorted(p.name[:-5] for p in (r.folder / "artifacts").glob("*.json")):
+    folder = r.folder / "artifacts"  # a subfolder holds the cards of another square tile (same file names)
+    for file in sorted(p.relative_to(folder).as_posix()[:-5] for p in folder.rglob("*.json")):
         card = r.artifact(file)
         if card.scale != scale:
             continue
         if card.psnr is None:
-            rows.append([f"`{file}`: not executed here ({card.not_measured.split(';')[0]})"] + ["-"] * 3 + [""])
+            rows.append([f"`{card.file}`: not executed here ({card.not_measured.split(';')[0]})"] + ["-"] * 3 + [""])
             continue
-        rows.append([f"`{file}` in {card.executed_by}, tile {tile_text(card.tile)}/{card.overlap}"] +
+        rows.append([f"`{card.file}` in {card.executed_by}, tile {tile_text(card.tile)}/{card.overlap}"] +
                     [f"{card.psnr[s].psnr:.3f}" for s in SETS] + [_drops(ref, card.psnr)])
     for relative, label, against_reference in EDGE_EXTRAS.get(scale, ()):
         sets = r.sets(relative)
@@ -174,25 +176,44 @@ def bench(r: Records) -> str:
                    "% of runtime's limit (frame)", "peak RSS (MB)", "size (KiB)"], rows))
 
 
-BROWSER_FILES = ("T-x4-qat-int8.tflite", "T-x4-qat-int8-180x320.tflite")
+# The tile sweeps, both on INT8 dot-product hosts: each backend's PHOTO_TILE is what each chose (tests/test_bench.py).
+SWEEPS = ("tile_sweep.json", "tile_sweep_repeat.json")
+
+
+def tile_sweeps(r: Records) -> str:
+    parts = []
+    for name in SWEEPS:
+        payload = json.loads((r.repo / "docs" / "bench" / name).read_text())
+        cpu = payload["cpu"]
+        parts.append(f"`docs/bench/{name}`: {cpu['cpu']}, INT8 dot-product instructions: "
+                     f"{', '.join(cpu['int8_dot_product']) or 'none'}. " + "\n".join(sweep_lines(payload["tile_sweep"])))
+    return "\n".join(parts)
+
+
+# The files scored through the demo page: (record, card under docs/records/artifacts).
+BROWSER_FILES = (("browser_T-x4-qat-int8.json", "T-x4-qat-int8.tflite"),
+                 ("browser_T-x4-qat-int8-tile256.json", "tile256/T-x4-qat-int8.tflite"),
+                 ("browser_T-x4-qat-int8-180x320.json", "T-x4-qat-int8-180x320.tflite"))
 
 
 def browser(r: Records) -> str:
     """The demo page against Python's LiteRT on the same files: PSNR through the page's hook, how many output values
-    differ, and the page's latency from the bench run."""
+    differ, and the page's latency from the bench run (whose files are the 128-tile and frame-tile ones)."""
     bench_payload = json.loads((r.repo / "docs" / "bench" / "bench.json").read_text())
     timed = bench_payload.get("browser", {}).get("records", [])
     threads = max((t["threads"] for t in timed), default=None)
     rows, scored = [], set()
-    for file in BROWSER_FILES:
-        rec = r.json(f"browser_{file.removesuffix('.tflite')}.json")
+    for record, file in BROWSER_FILES:
+        rec = r.json(record)
         scored.add(f"LiteRT.js {rec['accelerator']}, {rec['page_threads']} thread(s)")
         card = r.artifact(file)
         if rec["sha256"] != card.sha256:
-            raise UserError(f"docs/records/browser_{file}: scored another file than the card in docs/records/artifacts")
+            raise UserError(f"docs/records/{record}: scored another file than the card docs/records/artifacts/{file}")
         a = rec["agreement"]
-        ms = {t["input"]: t["median_ms"] for t in timed if t["file"] == file and t["threads"] == threads}
-        rows.append([f"`{file}`"] + [f"{rec['sets'][s]['psnr']:.4f} / {card.psnr[s].psnr:.4f}" for s in SETS] +
+        ms = {t["input"]: t["median_ms"] for t in timed
+              if t["file"] == card.file and t["tile"] == card.tile and t["threads"] == threads}
+        rows.append([f"`{card.file}`, tile {tile_text(card.tile)}"] +
+                    [f"{rec['sets'][s]['psnr']:.4f} / {card.psnr[s].psnr:.4f}" for s in SETS] +
                     [f"{100 * a['differing_values'] / a['values']:.3f}% (max {a['max_level_difference']})",
                      f"{ms['tile128']:.0f}" if "tile128" in ms else "-",
                      f"{ms['frame720p']:.0f}" if "frame720p" in ms else "-"])
@@ -205,7 +226,8 @@ def browser(r: Records) -> str:
 
 TABLES: dict[str, Callable[[Records], str]] = {
     "bicubic": bicubic, "reference-x4": lambda r: reference(r, 4), "reference-x2": lambda r: reference(r, 2),
-    "edge": lambda r: edge(r, 4), "edge-x2": lambda r: edge(r, 2), "main-job-samples": main_job_samples, "bench": bench, "browser": browser}
+    "edge": lambda r: edge(r, 4), "edge-x2": lambda r: edge(r, 2), "main-job-samples": main_job_samples, "bench": bench,
+    "tile-sweep": tile_sweeps, "browser": browser}
 
 
 def render(readme: str, repo: Path) -> str:
