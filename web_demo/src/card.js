@@ -57,8 +57,10 @@ export function checkTensors(card, inputs, outputs) {
   same(outputs, card.output, 'output');
 }
 
-/** One line for the model picker: what the file is and what it scored in its runtime. */
+/** One line for the model picker: what the file is and what it scored in its runtime. The demo's own export scores
+ * nothing (its card's psnr is {}), so an empty record reads as not scored, not as a bare unit. */
 export function cardLabel(card) {
-  const psnr = card.psnr ? Object.entries(card.psnr).map(([set, s]) => `${set} ${s.psnr.toFixed(2)}`).join(' / ') + ' dB' : 'not scored';
+  const scores = Object.entries(card.psnr ?? {});
+  const psnr = scores.length ? scores.map(([set, s]) => `${set} ${s.psnr.toFixed(2)}`).join(' / ') + ' dB' : 'not scored';
   return `${card.name} ${card.precision.toUpperCase()} x${card.scale}, tile ${card.tile[0]}x${card.tile[1]} (${psnr})`;
 }
