@@ -21,10 +21,14 @@ BACKENDS = {"pte": "export.executorch_pte", "tflite": "export.litert_tflite", "m
 _IMPORTS = {"executorch": "executorch", "litert-torch": "litert_torch", "coremltools": "coremltools"}
 
 
-def backend(fmt: str):
+def _module(fmt: str):
     if fmt not in BACKENDS:
         raise UserError(f"unknown format {fmt!r}; available: {', '.join(BACKENDS)}")
-    module = importlib.import_module(BACKENDS[fmt])
+    return importlib.import_module(BACKENDS[fmt])
+
+
+def backend(fmt: str):
+    module = _module(fmt)
     if importlib.util.find_spec(_IMPORTS[module.PACKAGE]) is None:
         raise UserError(f"{fmt} needs the {module.PACKAGE} package: pip install -e . (or pip install "
                         f"{module.PACKAGE}; versions pinned in pyproject.toml)")
@@ -33,9 +37,7 @@ def backend(fmt: str):
 
 def photo_tile(fmt: str) -> tuple[int, int]:
     """The tile a format is exported at when no tile is asked for (no package needed to ask)."""
-    if fmt not in BACKENDS:
-        raise UserError(f"unknown format {fmt!r}; available: {', '.join(BACKENDS)}")
-    return importlib.import_module(BACKENDS[fmt]).PHOTO_TILE
+    return _module(fmt).PHOTO_TILE
 
 
 def format_of(path: Path) -> str:

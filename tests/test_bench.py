@@ -193,6 +193,7 @@ def test_photo_tile_choice_needs_a_win_beyond_noise_on_medians_and_fastest_runs(
             _sweep_record("tflite", 128, 100, 90), _sweep_record("tflite", 192, 80, 88),  # medians only
             _sweep_record("tflite", 256, 90, 80)]  # 11% / 12%: chosen
     assert chosen_tiles(recs) == {"executorch": (128, 128), "litert": (256, 256)}
+    assert chosen_tiles([_sweep_record("pte", 256, 50, 40)]) == {}  # no 128 tile to beat
 
 
 @pytest.mark.parametrize("name", SWEEPS)
@@ -201,6 +202,7 @@ def test_photo_tiles_follow_the_committed_sweeps(name):
     record = json.loads((REPO / "docs" / "bench" / name).read_text())
     assert record["cpu"]["int8_dot_product"], "the photo tiles must be chosen on an INT8 dot-product host"
     chosen = chosen_tiles(record["tile_sweep"])
+    assert {"executorch", "litert"} <= set(chosen), chosen
     # The demo page exports the .tflite photo tile: where the page was timed, it must have chosen that one too.
     tile_of = {"executorch": photo_tile("pte"), "litert": photo_tile("tflite"), BROWSER: photo_tile("tflite")}
     assert chosen == {runtime: tile_of[runtime] for runtime in chosen}
