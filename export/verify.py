@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from seemore_edge.core.errors import UserError
 from seemore_edge.core.scoring import evaluate_sets, tiled_upscaler
 from seemore_edge.core.tiling import tile_text
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from .core.datasets import DEFAULT_SETS, SAMPLES, count
 from .core.errors import UserError
 from .core.imageio import atomic_write
 
@@ -51,6 +52,15 @@ def add_weights(ap: argparse.ArgumentParser, required: bool = True, default: str
 
 def split_list(text: str | None) -> list[str]:
     return [s for s in (text or "").split(",") if s]
+
+
+def benchmark_sets(text: str | None, root: Path | None, default: tuple[str, ...] = DEFAULT_SETS) -> list[str]:
+    """The sets a tool scores: ``text`` (comma-separated) or ``default``, the embedded samples without a data root.
+    Each is looked up now, so a missing set is one error line before minutes of work, not after them."""
+    sets = split_list(text) or (list(default) if root is not None else [SAMPLES])
+    for name in sets:
+        count(root, name)
+    return sets
 
 
 def write_json(path: Path | None, obj: dict) -> None:

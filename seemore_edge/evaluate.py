@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         check_scale(args.scale)
     cli.check_json_target(args.json)
     root = data_root(args.data_root)
-    sets = cli.split_list(args.sets) or (list(DEFAULT_SETS) if root is not None else [SAMPLES])
+    sets = cli.benchmark_sets(args.sets, root)
     if (args.method or args.artifact) and (tile or args.float_weights):
         raise UserError("--tile and --float apply to --weights; an artifact's tile is its card's")
     if args.numerics and not (args.artifact and args.artifact.suffix == ".mlpackage"):

@@ -42,12 +42,12 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"unknown precision {p!r}; available: int8, fp32 (fp16 for .mlpackage)")
     for fmt_tile in [tile] if tile else [photo_tile(fmt) for fmt in formats]:
         check_tile(fmt_tile, args.overlap)
+    root = data_root(args.data_root)
+    sets = cli.benchmark_sets(args.sets, root)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"--out {args.out}: not writable ({e.strerror})") from None
-    root = data_root(args.data_root)
-    sets = cli.split_list(args.sets) or (list(DEFAULT_SETS) if root else [SAMPLES])
     plan = ArtifactSet(args.weights, formats, precisions, tile, args.overlap, args.out, root, sets, args.threads)
     for card in export_set(plan, announce=lambda path: print(f"{path}: exporting ...", flush=True)):
         print(summary_line(card))

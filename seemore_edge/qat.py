@@ -13,7 +13,7 @@ import torch
 
 from . import cli
 from .core.checkpoints import resolve_weights
-from .core.datasets import DEFAULT_SETS, SAMPLES, data_root
+from .core.datasets import DEFAULT_SETS, data_root
 from .core.presets import check_scale
 from .core.tiling import DEFAULT_TILE, as_tile
 from .pipelines.main_job import JobConfig, markdown, run_job
@@ -52,7 +52,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     root = data_root(args.data_root)
     cfg = JobConfig(reference=resolve_weights(args.weights), out=args.out, root=root,
-                    sets=cli.split_list(args.sets) or (list(DEFAULT_SETS) if root else [SAMPLES]),
+                    sets=cli.benchmark_sets(args.sets, root),
                     train_dir=args.train_dir, iters=args.iters, batch=args.batch, patch=args.patch, lr=args.lr,
                     calibration=args.calibration, formats=cli.split_list(args.formats),
                     precisions=cli.split_list(args.precision), tile=tile, threads=args.threads,

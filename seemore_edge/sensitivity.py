@@ -8,7 +8,7 @@ import torch
 
 from . import cli
 from .core.checkpoints import resolve_weights
-from .core.datasets import SAMPLES, data_root
+from .core.datasets import data_root
 from .core.errors import UserError
 from .pipelines.quantizer_ablation import ablate, format_ablation
 from quant.int8_checkpoint import is_qat_checkpoint, load_qat
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     if not is_qat_checkpoint(path):
         raise UserError(f"{path}: sensitivity needs a QAT checkpoint (e.g. --weights T-x4-qat)")
     root = data_root(args.data_root)
-    result = ablate(load_qat(path), root, cli.split_list(args.sets or ("Set5" if root else SAMPLES)))
+    result = ablate(load_qat(path), root, cli.benchmark_sets(args.sets, root, ("Set5",)))
     print(format_ablation(result))
     cli.write_json(args.json, {"weights": str(args.weights), **result})
     return 0

@@ -12,7 +12,7 @@ from seemore_edge import bench, export as export_tool
 from export import photo_tile
 from seemore_edge.pipelines.browser_page import browser_missing
 from seemore_edge.pipelines.readme_tables import SWEEPS
-from seemore_edge.pipelines.tile_sweep import BROWSER, chosen_tiles
+from seemore_edge.pipelines.tile_sweep import BROWSER, chosen_tiles, scale_of, sweep_lines
 from tests.conftest import REPO, run_tool
 
 
@@ -64,8 +64,9 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     assert any("QC8" in name for name in kernels) and abs(sum(k["pct"] for k in prof["kernels"]) - 100) < 1
     tile_ms = next(r["median_ms"] for r in recs if r["format"] == "pte" and r["input"] == "tile128")
     assert 0.3 * tile_ms < prof["total_ms"] < 3 * tile_ms, (prof["total_ms"], tile_ms)
+    assert prof["total_ms"] < prof["call_ms"] < 3 * tile_ms, (prof["call_ms"], tile_ms)  # kernels run inside the call
     report = (out / "report.md").read_text()
-    assert "Where the time of one 128x128 tile goes" in report and f"CPU: {payload['cpu']['cpu']};" in report
+    assert "Where the time of one 128x128 tile goes" in report and "go to dispatching the kernels" in report and f"CPU: {payload['cpu']['cpu']};" in report
     # The gap, in figures of this run: INT8 vs FP32 limits, pixels the tiling computes, convs' own share of the limit.
     assert "tiny-qat-int8.pte: a 720p frame is 6 call(s) of 128x128, 1.71x the frame's pixels" in report
     assert "the INT8 limit is" in report and "convolutions (nearly all the MACs) take" in report
@@ -174,12 +175,14 @@ def test_tile_sweep_times_each_tile_in_both_runtimes(tiny_qat, tmp_path, capsys)
     assert sorted((r["runtime"], r["tile"][0]) for r in recs) == sorted((rt, side) for rt in runtimes for side in (48, 64))
     for r in recs:
         assert r["runs"] == 2 and 0 < r["min_ms"] <= r["median_ms"] and r["computed_per_pixel"] > 1
+        assert r["scale"] == 4 and scale_of({k: v for k, v in r.items() if k != "scale"}) == 4  # old records too
         assert r["format"] == ("pte" if r["runtime"] == "executorch" else "tflite")
         assert (r["runtime"] == BROWSER) == ("wasm_threads" in r)
     # Smaller tiles compute more overlap per photo pixel.
     by = {(r["runtime"], r["tile"][0]): r for r in recs}
     assert by[("executorch", 48)]["computed_per_pixel"] > by[("executorch", 64)]["computed_per_pixel"]
-    assert "| tiny-qat-int8.pte | executorch | 48x48 |" in (tmp_path / "tile_sweep.md").read_text()
+    report = (tmp_path / "tile_sweep.md").read_text()
+    assert "| tiny-qat-int8.pte | executorch | 48x48 |" in report and "LR photo (x4)" in report
     code, _, err = run_tool(bench, ["--qat", str(tiny_qat), "--tile-sweep", "big", "--out", str(tmp_path)], capsys)
     assert code == 2 and "--tile-sweep big" in err
 
@@ -194,6 +197,14 @@ def test_photo_tile_choice_needs_a_win_beyond_noise_on_medians_and_fastest_runs(
             _sweep_record("tflite", 256, 90, 80)]  # 11% / 12%: chosen
     assert chosen_tiles(recs) == {"executorch": (128, 128), "litert": (256, 256)}
     assert chosen_tiles([_sweep_record("pte", 256, 50, 40)]) == {}  # no 128 tile to beat
+
+
+def test_sweep_header_names_the_records_scale():
+    x2 = [{**_sweep_record("tflite", side, 100.0, 90.0), "file": f"m-x2-{side}.tflite", "runtime": "litert", "calls": 4,
+           "computed_per_pixel": 1.5, "ms_per_output_mp": round(100.0 / (480 * 640 * 4 / 1e6), 1), "threads": 2,
+           "runs": 5, "photo_lr": [480, 640]} for side in (128, 256)]
+    assert "LR photo (x2)" in sweep_lines(x2)[0]
+    assert "LR photo (x3)" in sweep_lines([{**r, "scale": 3} for r in x2])[0]
 
 
 @pytest.mark.parametrize("name", SWEEPS)

@@ -229,7 +229,7 @@ def test_each_format_gets_its_photo_tile_without_tile(tiny_qat, tmp_path, monkey
         assert card.psnr["samples"].images == 5
 
 
-def test_bad_inputs(exported, tiny_checkpoint, tmp_path, capsys):
+def test_bad_inputs(exported, tiny_checkpoint, tiny_qat, tmp_path, capsys, monkeypatch):
     runner = load_runner(exported / "tiny-qat-int8.tflite", (32, 32))
     with pytest.raises(ValueError, match="float32 tiles of 1x3x32x32"):
         runner(np.zeros((1, 3, 32, 32), np.float64))
@@ -246,6 +246,13 @@ def test_bad_inputs(exported, tiny_checkpoint, tmp_path, capsys):
     assert code == 2 and "sha256" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_tool(export_tool, ["--weights", str(tiny_checkpoint), "--formats", "onnx"], capsys)
     assert code == 2 and "unknown format" in err
+    # A set to score with no data root to find it in: one line before any export, and nothing written.
+    monkeypatch.delenv("SEEMORE_DATA", raising=False)
+    out = tmp_path / "no-root"
+    code, _, err = run_tool(export_tool, ["--weights", str(tiny_qat), "--formats", "tflite", "--out", str(out),
+                                          "--sets", "Set5"], capsys)
+    assert code == 2 and "no data root" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists() or not any(out.iterdir())
 
 
 def test_tools_run_a_qat_checkpoint_as_int8(tiny_qat, tmp_path, capsys, monkeypatch):

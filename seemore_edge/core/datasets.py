@@ -44,7 +44,9 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
-def set_files(root: Path, name: str) -> list[Path]:
+def set_files(root: Path | None, name: str) -> list[Path]:
+    if root is None:
+        raise UserError(f"set {name}: no data root; pass --data-root or set SEEMORE_DATA")
     folder = root / name / "HR"
     if not folder.is_dir():
         raise UserError(f"set {name}: no folder {folder}")
@@ -75,7 +77,5 @@ def load_set(root: Path | None, name: str, scale: int) -> Iterator[Pair]:
         for n, hr in sample_images():
             yield make_pair(n, hr, scale)
         return
-    if root is None:
-        raise UserError(f"set {name}: no data root; pass --data-root or set SEEMORE_DATA")
     for f in set_files(root, name):
         yield make_pair(f.stem, read_image(f), scale)

@@ -195,7 +195,7 @@ def inventory_lines(payload: dict) -> list[str]:
         if "int8" not in prof["file"] or twin not in tflite:
             continue
         lines += [f"Ops of {prof['file']} (ETDump, one call) and of {twin} (its graph, before delegation), by family:",
-                  "", f"| family | .pte kernels | .pte ms | .tflite ops (INT8 / float) |", "|---|---|---|---|"]
+                  "", "| family | .pte kernels | .pte ms | .tflite ops (INT8 / float) |", "|---|---|---|---|"]
         for family, pte_names, litert_names in FAMILIES:
             kernels = [k for k in prof["kernels"] if k["kernel"].startswith(pte_names)]
             ops = {name: n for name, n in tflite[twin].items() if name.split()[0] in litert_names}
@@ -204,6 +204,15 @@ def inventory_lines(payload: dict) -> list[str]:
                          f"{int8} / {sum(ops.values()) - int8} |")
         lines.append("")
     return lines
+
+
+def outside_kernels(prof: dict) -> str:
+    """The part of a profiled call outside XNNPACK's kernels (profiles from before ``call_ms`` say nothing)."""
+    if "call_ms" not in prof:
+        return ""
+    rest = prof["call_ms"] - prof["total_ms"]
+    return (f"; the whole call {prof['call_ms']:.1f} ms, so {rest:.1f} ms ({100 * rest / prof['call_ms']:.0f}%) "
+            f"go to dispatching the kernels and copying in and out")
 
 
 def write_report(out: Path, payload: dict) -> str:
@@ -231,7 +240,8 @@ def write_report(out: Path, payload: dict) -> str:
     for prof in payload.get("profiles", []):
         lines += [f"Where the time of one {tile_text(prof['tile'])} tile goes in {prof['file']} ({prof['threads']} "
                   f"threads, ETDump, median of {prof['runs']} runs; {prof['ops']} XNNPACK kernels, "
-                  f"{prof['total_ms']:.1f} ms): " + ", ".join(f"{k} {v}%" for k, v in prof["summary"].items()), "",
+                  f"{prof['total_ms']:.1f} ms{outside_kernels(prof)}): "
+                  + ", ".join(f"{k} {v}%" for k, v in prof["summary"].items()), "",
                   "| kernel | count | ms | % |", "|---|---|---|---|"]
         lines += [f"| {k['kernel']} | {k['ops']} | {k['ms']:.2f} | {k['pct']} |" for k in prof["kernels"] if k["pct"] >= 0.5]
         lines.append("")

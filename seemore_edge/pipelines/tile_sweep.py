@@ -90,11 +90,19 @@ def _page_times(files: list[Path], photo: np.ndarray, threads: int, runs: int) -
 def _record(path: Path, card, runtime: str, ms: list[float], threads: int) -> dict:
     grid = make_grid(*PHOTO_LR, tuple(card.tile), card.overlap)
     mp = PHOTO_LR[0] * PHOTO_LR[1] * card.scale ** 2 / 1e6
-    return {"file": path.name, "format": card.format, "runtime": runtime, "tile": list(card.tile),
+    return {"file": path.name, "format": card.format, "runtime": runtime, "scale": card.scale, "tile": list(card.tile),
             "overlap": card.overlap, "threads": threads, "photo_lr": list(PHOTO_LR), "calls": len(grid),
             "computed_per_pixel": round(len(grid) * card.tile[0] * card.tile[1] / (PHOTO_LR[0] * PHOTO_LR[1]), 3),
             "median_ms": round(float(np.median(ms)), 1), "min_ms": round(float(np.min(ms)), 1),
             "ms_per_output_mp": round(float(np.median(ms)) / mp, 1), "runs": len(ms)}
+
+
+def scale_of(record: dict) -> int:
+    """The SR scale a sweep record ran at; records from before the field carry it only in their output megapixels."""
+    if "scale" in record:
+        return record["scale"]
+    output_mp = record["median_ms"] / record["ms_per_output_mp"]
+    return round((output_mp * 1e6 / (record["photo_lr"][0] * record["photo_lr"][1])) ** 0.5)
 
 
 def chosen_tiles(records: list[dict]) -> dict[str, tuple[int, int]]:
@@ -120,7 +128,7 @@ def _by_runtime(records: list[dict]) -> dict[str, list[dict]]:
 
 def sweep_lines(records: list[dict]) -> list[str]:
     """The sweep as a table, and per runtime the winner and its margin over the 128 tile."""
-    lines = [f"Photo tiles: a {PHOTO_LR[1]}x{PHOTO_LR[0]} LR photo (x4), INT8, {records[0]['threads']} threads, "
+    lines = [f"Photo tiles: a {PHOTO_LR[1]}x{PHOTO_LR[0]} LR photo (x{scale_of(records[0])}), INT8, {records[0]['threads']} threads, "
              f"median of {records[0]['runs']} interleaved runs.", "",
              "| file | runtime | tile | calls | computed / photo pixels | median ms | fastest ms | ms per output MP |",
              "|---|---|---|---|---|---|---|---|"]
