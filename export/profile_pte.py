@@ -2,7 +2,7 @@
 
 The pip runtime records one event per XNNPACK operator and run when loaded with ``enable_etdump``; the devtools
 Inspector reads them back. Kernel names say the arithmetic (``QC8``/``QS8``: INT8; ``F32``: float); ``Convert`` is a
-quantize or dequantize; XNNPACK names its INT8 GELU and reciprocal-square-root kernels "Invalid Unary Op".
+quantize or dequantize; elementwise kernels (Add, Multiply, GELU, ...) do not say whether they run INT8 or float.
 """
 from __future__ import annotations
 

@@ -74,7 +74,13 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     assert set(payload["floors"]) == {"pte int8 1t", "tflite int8 1t"}
     for floor in payload["floors"].values():
         assert floor["ms"] > 0 and floor["tile"] == [180, 320] and floor["convs"] > 20
-    assert "- Target, INT8 .pte, 1 threads: 4x eager FP32 full on the frame" in report
+    assert "- Target, INT8 .pte, 1 threads: 6x eager FP32 full on the frame" in report
+    # The same record reported again without a run: the same text.
+    code, _, err = run_tool(bench, ["--report", str(js), "--out", str(tmp_path / "again")], capsys)
+    assert code == 0, err
+    assert (tmp_path / "again" / "report.md").read_text() == report
+    code, _, err = run_tool(bench, ["--report", str(out / "report.md"), "--out", str(tmp_path / "bad")], capsys)
+    assert code == 2 and "not a bench record" in err and not (tmp_path / "bad" / "report.md").exists()
     (verdict,) = [line for line in report.splitlines() if line.startswith("- Target, INT8 .pte")]
     dot = payload["cpu"]["int8_dot_product"]
     assert verdict.endswith(f"(host with INT8 dot product ({', '.join(dot)}))" if dot else

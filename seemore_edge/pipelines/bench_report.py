@@ -10,8 +10,9 @@ from seemore_edge.core.imageio import atomic_write
 from seemore_edge.core.tiling import make_grid, tile_text
 from seemore_edge.pipelines.plots import plot_psnr_latency
 
-# The speed-ups the INT8 artifacts must reach on the 720p frame over eager FP32 of the full model (issue 7).
-TARGETS = {"pte": 4.0, "tflite": 3.0}
+# The speed-ups the INT8 artifacts must reach on the 720p frame over eager FP32 of the full model: 6x in both runtimes
+# (issue 19, whose goal is 8x; issue 7 had asked 4x and 3x, which reports before issue 19 hold them to).
+TARGETS = {"pte": 6.0, "tflite": 6.0}
 DEPTHWISE_TARGET = 15.0  # % of the INT8 limit, for the depthwise convs in the .pte's ETDump (issue 19)
 
 
