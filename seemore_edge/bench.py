@@ -105,7 +105,7 @@ def main(argv=None) -> int:
 
 def _rewrite_report(recorded: Path, out: Path) -> int:
     """The report is made from the run's records alone, so a recorded run is reported again without rerunning it
-    (the bench takes half an hour): when targets or the report's wording change, the committed report follows."""
+    (a run takes ten minutes or more): when targets or the report's wording change, the committed report follows."""
     try:
         payload = json.loads(recorded.read_text())
     except (OSError, ValueError) as e:
