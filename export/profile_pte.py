@@ -23,7 +23,8 @@ WARMUP = 2
 def profile(path: Path, tile: tuple[int, int], threads: int, runs: int = 10) -> dict:
     """Median time per run of every XNNPACK kernel kind for one input of ``tile`` = (height, width), slowest first,
     and the median wall time of the same calls (``call_ms``): what the kernels' sum leaves out (handing each kernel
-    to the thread pool and waiting for it, copying the input and output) is a cost that only fewer kernels reduce."""
+    to the thread pool and waiting for it, copying the input and output, ETDump's own records) is a cost that only
+    fewer kernels reduce."""
     from executorch.devtools import Inspector
     executorch_threads(threads)
     module = load_pte_with_etdump(str(path))

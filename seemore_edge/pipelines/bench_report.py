@@ -208,12 +208,13 @@ def inventory_lines(payload: dict) -> list[str]:
 
 
 def outside_kernels(prof: dict) -> str:
-    """The part of a profiled call outside XNNPACK's kernels (profiles from before ``call_ms`` say nothing)."""
+    """The part of a profiled call outside XNNPACK's kernels: handing each to the thread pool, copying in and out, and
+    the profiler's own records (the call is timed with ETDump on). Profiles from before ``call_ms`` say nothing."""
     if "call_ms" not in prof:
         return ""
     rest = prof["call_ms"] - prof["total_ms"]
     return (f"; the whole call {prof['call_ms']:.1f} ms, so {rest:.1f} ms ({100 * rest / prof['call_ms']:.0f}%) "
-            f"go to dispatching the kernels and copying in and out")
+            f"are spent outside the kernels (dispatching them, copies in and out, the profiler's records)")
 
 
 def write_report(out: Path, payload: dict) -> str:

@@ -110,13 +110,17 @@ def chosen_tiles(records: list[dict]) -> dict[str, tuple[int, int]]:
     and the fastest runs (the fastest of those), else the 128 tile; a runtime without it has nothing to choose against."""
     chosen = {}
     for runtime, mine in _by_runtime(records).items():
-        base = next((r for r in mine if tuple(r["tile"]) == BASE_TILE), None)
+        base = _base(mine)
         if base is None:
             continue
         wins = [r for r in mine if base["median_ms"] > NOISE * r["median_ms"] and base["min_ms"] > NOISE * r["min_ms"]]
         best = min(wins, key=lambda r: r["median_ms"]) if wins else base
         chosen[runtime] = tuple(best["tile"])
     return chosen
+
+
+def _base(records: list[dict]) -> dict | None:
+    return next((r for r in records if tuple(r["tile"]) == BASE_TILE), None)
 
 
 def _by_runtime(records: list[dict]) -> dict[str, list[dict]]:
@@ -140,7 +144,7 @@ def sweep_lines(records: list[dict]) -> list[str]:
     groups = _by_runtime(records)
     for runtime, mine in groups.items():
         best = min(mine, key=lambda r: r["median_ms"])
-        base = next((r for r in mine if tuple(r["tile"]) == BASE_TILE), None)
+        base = _base(mine)
         if base:
             lines.append(f"- {runtime}: fastest tile {tile_text(best['tile'])}, "
                          f"{base['median_ms'] / best['median_ms']:.2f}x the 128 tile on the medians, "
