@@ -3,8 +3,7 @@
 A *source* is anything with ``fp32()`` (the float deploy-form module) and ``int8(fold_quantize)`` (the converted PT2E
 graph): a ``quant.int8_checkpoint.QatModel``, or ``FloatSource`` for a fixed-routing FP32 checkpoint. Each backend module
 has ``SUFFIX``, ``PRECISIONS``, ``PACKAGE``, ``RUNTIME``, ``export(source, precision, tile, path, passes) -> audit``,
-``PASSES`` (named optional passes over the converted file), ``PHOTO_TILE`` (the LR tile exported when none is asked
-for: the one its runtime measured fastest per output pixel of a photo), ``Runner(path, tile, threads)``, a callable
+``PASSES`` (named optional passes over the converted file), ``Runner(path, tile, threads)``, a callable
 from a float32 1x3xThxTw LR tile to its SR tile; ``tile`` is the LR (height, width) of ``seemore_edge.core.tiling``.
 """
 from __future__ import annotations
@@ -14,10 +13,17 @@ import importlib.util
 import os
 from pathlib import Path
 
-from quant.deploy_form import to_deploy_form
 from seemore_edge.core.errors import UserError
 
 BACKENDS = {"pte": "export.executorch_pte", "tflite": "export.litert_tflite", "mlpackage": "export.coreml_mlpackage"}
+# The LR tile each format is exported at when none is asked for: the one its runtime upscaled photos fastest with per
+# output pixel in the tile sweeps on INT8 dot-product hosts, the phones' kind (docs/bench/tile_sweep.json and its
+# repeat; tests/test_bench.py holds these to both). .pte: no bigger tile beat 128 by more than noise (192 lost on the
+# medians both times, 256 lost both times). .tflite: 256 beat 128 by 1.19x and 1.28x on the medians, and by 1.17x in
+# the demo page (LiteRT.js WASM); the 128 tile computes 1.60x a 640x480 photo's pixels through its overlaps, the 256
+# tile 1.28x. .mlpackage: no Core ML runtime here to sweep it. Kept here, not in the backends, so that asking costs
+# no import of torch or a runtime.
+PHOTO_TILES = {"pte": (128, 128), "tflite": (256, 256), "mlpackage": (128, 128)}
 _IMPORTS = {"executorch": "executorch", "litert-torch": "litert_torch", "coremltools": "coremltools"}
 
 
@@ -36,8 +42,10 @@ def backend(fmt: str):
 
 
 def photo_tile(fmt: str) -> tuple[int, int]:
-    """The tile a format is exported at when no tile is asked for (no package needed to ask)."""
-    return _module(fmt).PHOTO_TILE
+    """The tile a format is exported at when no tile is asked for."""
+    if fmt not in PHOTO_TILES:
+        raise UserError(f"unknown format {fmt!r}; available: {', '.join(BACKENDS)}")
+    return PHOTO_TILES[fmt]
 
 
 def format_of(path: Path) -> str:
@@ -84,6 +92,8 @@ class FloatSource:
         self.model = model
 
     def fp32(self):
+        from quant.deploy_form import to_deploy_form  # torch: imported on use, so the tools' --help answers at once
+
         return to_deploy_form(self.model)
 
     def int8(self, fold_quantize: bool = True):

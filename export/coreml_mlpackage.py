@@ -24,7 +24,6 @@ SUFFIX = ".mlpackage"
 PRECISIONS = ("fp16", "int8")
 RUNTIME = "coreml"  # what a card's executed_by says when this runtime measured the file
 PACKAGE = "coremltools"
-PHOTO_TILE = (128, 128)  # the photo tile export gives when none is asked for; no Core ML runtime here to sweep it
 INPUT, OUTPUT = "lr", "sr"
 DEBUG_FILES = ("executorch_debug_handle_mapping.json",)  # written by coremltools for ExecuTorch; no app reads it
 

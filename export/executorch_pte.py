@@ -22,11 +22,6 @@ SUFFIX = ".pte"
 PRECISIONS = ("fp32", "int8")
 RUNTIME = "executorch"  # what a card's executed_by says when this runtime measured the file
 PACKAGE = "executorch"
-# The photo tile export gives when none is asked for, as the tile sweep on an INT8 dot-product host (the phones'
-# kind) chose it (docs/bench/tile_sweep.json and its repeat; tests/test_bench.py holds this to both): no bigger tile
-# beat 128 by more than noise there (192 lost on the medians both times, 256 lost both times).
-PHOTO_TILE = (128, 128)
-
 
 def export(source, precision: str, tile: tuple[int, int], path: Path, passes: tuple[str, ...] | None = None) -> dict:
     """Write the FP32 deploy form or the folded INT8 graph as a ``.pte`` for one LR input of ``tile`` = (height, width),

@@ -27,12 +27,6 @@ SUFFIX = ".tflite"
 PRECISIONS = ("fp32", "int8")
 RUNTIME = "litert"  # what a card's executed_by says when this runtime measured the file
 PACKAGE = "litert-torch"
-# The photo tile export gives when none is asked for, as the tile sweep on an INT8 dot-product host chose it
-# (docs/bench/tile_sweep.json and its repeat; tests/test_bench.py holds this to both): 256 beat 128 by 1.19x and 1.28x
-# on the medians there, and by 1.17x in the demo page (LiteRT.js WASM), which exports this tile too. The 128 tile
-# computes 1.60x a 640x480 photo's pixels through its overlaps, the 256 tile 1.28x.
-PHOTO_TILE = (256, 256)
-
 
 def export(source, precision: str, tile: tuple[int, int], path: Path, passes: tuple[str, ...] | None = None) -> dict:
     """Convert, then apply the named ``passes`` to the FlatBuffer (all by default; each is optional, and the file

@@ -27,12 +27,6 @@ from . import cli
 from .core.errors import UserError
 from .core.imageio import atomic_write
 from .core.tiling import DEFAULT_OVERLAP, check_tile, frame_tile
-from .pipelines.bench_report import write_report
-from .pipelines.bench_run import (BenchConfig, add_speedups, android_commands, browser_records, crop_grid,
-                                  export_default_set, memory_child, profiles, resolve_pair, run_bench)
-from .pipelines.tile_sweep import sweep, sweep_lines
-from export.card import read_card
-from export.throughput import cpu_features
 
 
 def parse(argv):
@@ -62,6 +56,13 @@ def parse(argv):
 
 def main(argv=None) -> int:
     args = parse(argv)
+    # The pipelines load torch and the runtimes: imported after parsing, so --help answers at once.
+    from .pipelines.bench_report import write_report
+    from .pipelines.bench_run import (BenchConfig, add_speedups, android_commands, browser_records, crop_grid,
+                                      export_default_set, memory_child, profiles, resolve_pair, run_bench)
+    from export.card import read_card
+    from export.throughput import cpu_features
+
     if args.child:
         memory_child(args.child[0], args.child[1], int(args.child[2]))
         return 0
@@ -106,6 +107,8 @@ def main(argv=None) -> int:
 def _rewrite_report(recorded: Path, out: Path) -> int:
     """The report is made from the run's records alone, so a recorded run is reported again without rerunning it
     (a run takes ten minutes or more): when targets or the report's wording change, the committed report follows."""
+    from .pipelines.bench_report import write_report
+
     try:
         payload = json.loads(recorded.read_text())
     except (OSError, ValueError) as e:
@@ -117,6 +120,9 @@ def _rewrite_report(recorded: Path, out: Path) -> int:
 
 
 def _tile_sweep(args, threads: int) -> int:
+    from .pipelines.tile_sweep import sweep, sweep_lines
+    from export.throughput import cpu_features
+
     try:
         tiles = [int(t) for t in cli.split_list(args.tile_sweep)]
     except ValueError:

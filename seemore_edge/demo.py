@@ -10,9 +10,6 @@ from pathlib import Path
 
 from . import cli
 from .core.imageio import read_image
-from .core.imresize import imresize
-from .pipelines.browser_page import BrowserPage
-from .pipelines.demo_server import export_demo_set, make_server
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--screenshot and --photo go together")
     if args.shrink < 1:
         ap.error("--shrink is a whole factor from 1")
+    from .core.imresize import imresize  # torch and the exporters: after parsing, so --help answers at once
+    from .pipelines.demo_server import export_demo_set, make_server
+
     photo = read_image(args.photo) if args.photo else None  # a bad photo fails here, before any export
     if photo is not None and args.shrink > 1:
         photo = imresize(photo, 1 / args.shrink)
@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _screenshot(artifacts: Path, photo, args) -> int:
+    from .pipelines.browser_page import BrowserPage
+
     with BrowserPage(artifacts, f"threads={args.page_threads}") as page:
         names = page.models()
         model = args.model or next((n for n in names if "-int8" in n), names[0])

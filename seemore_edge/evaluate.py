@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from . import cli
 from .core.datasets import DEFAULT_SETS, SAMPLES, data_root
 from .core.errors import UserError
 from .core.presets import check_scale
-from .core.scoring import bicubic_upscaler, evaluate_sets, format_table, model_upscaler, tiled_upscaler, torch_runner
 from .core.tiling import DEFAULT_OVERLAP, as_tile, check_tile, tile_text
-from .pipelines.browser_page import BrowserPage, PageUpscaler
-from .pipelines.models import load_weights
-from export.verify import artifact_upscaler
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("--numerics applies to a .mlpackage run by the MIL interpreter")
     if args.in_browser and not (args.artifact and args.artifact.suffix == ".tflite"):
         raise UserError("--in-browser runs a .tflite (--artifact FILE.tflite) in the demo page")
+    import torch  # after the checks above: --help and bad arguments answer before torch loads
+
+    from .core.scoring import bicubic_upscaler, evaluate_sets, format_table, model_upscaler, tiled_upscaler, \
+        torch_runner
+    from .pipelines.models import load_weights
+    from export.verify import artifact_upscaler
+
     if args.in_browser:
         return _in_browser(args, root, sets)
     if args.artifact:
@@ -89,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _in_browser(args, root, sets) -> int:
+    from .core.scoring import evaluate_sets, format_table
+    from .pipelines.browser_page import BrowserPage, PageUpscaler
+    from export.verify import artifact_upscaler
+
     card, native = artifact_upscaler(args.artifact, args.threads)
     if args.scale is not None and card.scale != args.scale:
         raise UserError(f"{args.artifact}: artifact upscales x{card.scale}, but --scale {args.scale} was given")

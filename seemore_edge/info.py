@@ -4,8 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import cli
-from .core.checkpoints import build_model
-from .core.complexity import count_gmacs, count_params
 
 OUTPUT = (720, 1280)  # the paper's reference output size
 
@@ -17,6 +15,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args(argv)
     cli.check_json_target(args.json)
+    from .core.checkpoints import build_model
+    from .core.complexity import count_gmacs, count_params
+
     model = build_model(args.preset, args.scale)
     lr = (OUTPUT[0] // args.scale, OUTPUT[1] // args.scale)
     info = {"preset": model.preset.name, "scale": args.scale, "params": count_params(model),

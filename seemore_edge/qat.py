@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from . import cli
-from .core.checkpoints import resolve_weights
 from .core.datasets import DEFAULT_SETS, data_root
 from .core.presets import check_scale
 from .core.tiling import DEFAULT_TILE, as_tile
-from .pipelines.main_job import JobConfig, markdown, run_job
+from .pipelines.settings import JobConfig
 
 
 def main(argv=None) -> int:
@@ -45,6 +42,11 @@ def main(argv=None) -> int:
                     help="deploy-form modules kept float beyond the default set, comma-separated "
                          "(T-x2-qat: conv_1,conv_2,upsampler.0)")
     args = ap.parse_args(argv)
+    import torch  # after parsing (as in every tool): --help answers before torch loads
+
+    from .core.checkpoints import resolve_weights
+    from .pipelines.main_job import markdown, run_job
+
     tile = as_tile(args.tile)  # a malformed --tile fails here, before the run folder is written
     if args.scale is not None:
         check_scale(args.scale)

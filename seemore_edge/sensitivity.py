@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from . import cli
-from .core.checkpoints import resolve_weights
 from .core.datasets import data_root
 from .core.errors import UserError
-from .pipelines.quantizer_ablation import ablate, format_ablation
-from quant.int8_checkpoint import is_qat_checkpoint, load_qat
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +18,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args(argv)
     cli.check_json_target(args.json)
+    import torch  # after parsing (as in every tool): --help answers before torch loads
+
+    from .core.checkpoints import resolve_weights
+    from .pipelines.quantizer_ablation import ablate, format_ablation
+    from quant.int8_checkpoint import is_qat_checkpoint, load_qat
+
     if args.threads:
         torch.set_num_threads(args.threads)
     path = resolve_weights(args.weights)

@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import cli
-from .core.checkpoints import WEIGHTS_DIR
 from .core.datasets import data_root
 from .core.errors import UserError
-from .pipelines.shipping import ship
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("checkpoint", type=Path)
     ap.add_argument("name", help="e.g. T-x4")
     ap.add_argument("--data-root", help="benchmark root (default: $SEEMORE_DATA)")
-    ap.add_argument("--into", type=Path, default=WEIGHTS_DIR, help="weights folder (default: the package's own)")
+    ap.add_argument("--into", type=Path, help="weights folder (default: the package's own, seemore_edge/weights)")
     ap.add_argument("--note", default="", help="a sentence for the card (what is not reached, what comes next)")
     args = ap.parse_args(argv)
     root = data_root(args.data_root)
@@ -24,7 +22,10 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("shipping needs the benchmark sets: pass --data-root or set SEEMORE_DATA")
     if not args.checkpoint.is_file():
         raise UserError(f"{args.checkpoint}: no such checkpoint")
-    ship(args.checkpoint, args.name, root, args.note, args.into)
+    from .core.checkpoints import WEIGHTS_DIR  # torch: after the checks, so --help and mistakes answer at once
+    from .pipelines.shipping import ship
+
+    ship(args.checkpoint, args.name, root, args.note, args.into or WEIGHTS_DIR)
     return 0
 
 

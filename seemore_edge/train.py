@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import cli
-from .pipelines.training_loop import TrainConfig, train
+from .pipelines.settings import TrainConfig
 
 
 def parse(argv) -> TrainConfig:
@@ -40,7 +40,10 @@ def parse(argv) -> TrainConfig:
 
 
 def main(argv=None) -> int:
-    return train(parse(argv))
+    config = parse(argv)
+    from .pipelines.training_loop import train  # torch: after parsing, so --help answers at once
+
+    return train(config)
 
 
 if __name__ == "__main__":

@@ -8,18 +8,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
-from tqdm import tqdm
-
 from . import cli
 from .core.datasets import image_files
 from .core.errors import UserError
 from .core.imageio import DEFAULT_MAX_PIXELS, check_writable, read_image, write_image
 from .core.presets import check_scale, get_preset
-from .core.scoring import tiled_upscaler, torch_runner
 from .core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, as_tile, make_grid, tile_text
-from .pipelines.models import load_weights
-from export.verify import artifact_upscaler
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest input accepted")
     ap.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     args = ap.parse_args(argv)
+    import torch  # after parsing (as in every tool): --help answers before torch loads
+    from tqdm import tqdm
+
+    from .core.scoring import tiled_upscaler, torch_runner
+    from .pipelines.models import load_weights
+    from export.verify import artifact_upscaler
+
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.preset is not None:

@@ -1,4 +1,5 @@
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,26 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 GOLDEN = SHARED / "reference" / "golden"
+
+
+# The optional tools some tests need, and the variable with which CI (.ci/run) says it installed them: there a missing
+# tool fails its tests (a skip would hide a broken page or tiler); elsewhere its tests skip and say why.
+REQUIRE = {"browser": "SEEMORE_REQUIRE_BROWSER", "kotlin": "SEEMORE_REQUIRE_KOTLIN"}
+
+
+def need(kind: str, missing: str | None) -> None:
+    """Skip (or, where CI requires ``kind``, fail) the calling test when ``missing`` says what is absent."""
+    if missing is None:
+        return
+    if os.environ.get(REQUIRE[kind]):
+        pytest.fail(f"{missing}, but {REQUIRE[kind]} is set (.ci/run installed it)")
+    pytest.skip(missing)
+
+
+def kotlin_missing() -> str | None:
+    if shutil.which("kotlinc") is None or shutil.which("java") is None:
+        return "kotlinc and a JDK are needed: apt-get install kotlin (CI installs them)"
+    return None
 
 
 def _data_root() -> Path | None:

@@ -215,7 +215,7 @@ def test_sweep_header_names_the_records_scale():
 
 @pytest.mark.parametrize("name", SWEEPS)
 def test_photo_tiles_follow_the_committed_sweeps(name):
-    """Each backend's PHOTO_TILE is what each committed sweep (INT8 dot-product hosts, the phones' kind) chose."""
+    """Each format's photo tile (export.PHOTO_TILES) is what each committed sweep (INT8 dot-product hosts, the phones' kind) chose."""
     record = json.loads((REPO / "docs" / "bench" / name).read_text())
     assert record["cpu"]["int8_dot_product"], "the photo tiles must be chosen on an INT8 dot-product host"
     chosen = chosen_tiles(record["tile_sweep"])

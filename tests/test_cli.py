@@ -2,6 +2,8 @@
 one line saying it is one, exit status 1, and ``--debug`` shows its traceback. ``upscale --artifact`` writes exactly
 the pixels ``evaluate --artifact`` scores."""
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,19 +12,39 @@ from PIL import Image
 from seemore_edge import evaluate, export as export_tool, info, upscale
 from seemore_edge.core.datasets import make_pair
 from seemore_edge.core.metrics import psnr_y
-from tests.conftest import run_tool
+from tests.conftest import REPO, run_tool
+
+TOOLS = sorted(p.stem for p in (REPO / "seemore_edge").glob("*.py") if "cli.run(main)" in p.read_text())
 
 
 def test_a_bug_is_not_disguised_as_bad_input(monkeypatch, capsys):
     def broken(*_, **__):
         raise KeyError("params")
-    monkeypatch.setattr(info, "count_params", broken)
+    monkeypatch.setattr("seemore_edge.core.complexity.count_params", broken)
     code, _, err = run_tool(info, ["--preset", "tiny"], capsys)
     assert code == 1 and err.count("\n") == 1
     assert "internal error (a bug, not your input): KeyError" in err and "--debug" in err
     with pytest.raises(KeyError):
         from seemore_edge import cli
         cli.run(info.main, ["--preset", "tiny", "--debug"])
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_help_answers_before_torch_loads(tool):
+    """``--help`` of every tool is read before anything heavy is imported (torch alone takes about 2 s to import
+    here; the tools took 2-7 s to answer), so it answers at once. Checked by what is imported, not by a time."""
+    probe = ("import runpy, sys\n"
+             f"sys.argv = ['{tool}', '--help']\n"
+             "try:\n"
+             f"    runpy.run_module('seemore_edge.{tool}', run_name='__main__')\n"
+             "except SystemExit as e:\n"
+             "    assert e.code in (0, None), e.code\n"
+             "print(sorted(m for m in ('torch', 'matplotlib', 'skimage', 'executorch', 'coremltools', 'litert_torch') "
+             "if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "usage: python -m seemore_edge." + tool in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "[]", f"{tool} --help imports {result.stdout.splitlines()[-1]}"
 
 
 def test_bad_input_is_one_line(capsys):

@@ -214,13 +214,12 @@ def test_rectangular_tile(tiny_qat, tmp_path, monkeypatch):
 
 
 def test_each_format_gets_its_photo_tile_without_tile(tiny_qat, tmp_path, monkeypatch):
-    """Without ``--tile`` every format is exported at its own PHOTO_TILE (small ones here, for speed), named as a
+    """Without ``--tile`` every format is exported at its own photo tile (small ones here, for speed), named as a
     square tile, and the card tells the apps that tile."""
-    import export.executorch_pte as pte
-    import export.litert_tflite as tflite
+    import export
     monkeypatch.delenv("SEEMORE_DATA", raising=False)
-    monkeypatch.setattr(pte, "PHOTO_TILE", (32, 32))
-    monkeypatch.setattr(tflite, "PHOTO_TILE", (40, 40))
+    monkeypatch.setitem(export.PHOTO_TILES, "pte", (32, 32))
+    monkeypatch.setitem(export.PHOTO_TILES, "tflite", (40, 40))
     assert export_tool.main(["--weights", str(tiny_qat), "--formats", "pte,tflite", "--precision", "int8",
                              "--overlap", "4", "--out", str(tmp_path), "--sets", "samples"]) == 0
     for fmt, side in (("pte", 32), ("tflite", 40)):

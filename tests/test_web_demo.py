@@ -1,7 +1,6 @@
 """The browser demo: its JavaScript tiler under Node's own test runner, its server, and the page itself in Debian's
 Chromium driven through its hook (``window.seemoreDemo``), against the Python LiteRT runner's pixels."""
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -15,10 +14,11 @@ from PIL import Image
 
 from export.verify import artifact_upscaler
 from seemore_edge import demo
+from seemore_edge.core.errors import UserError
 from seemore_edge.core.tiling import make_grid
 from seemore_edge.pipelines.browser_page import BrowserPage, PageError, browser_missing, png_data_url
-from seemore_edge.pipelines.demo_server import WEB_DEMO, start_server
-from tests.conftest import REPO, run_tool
+from seemore_edge.pipelines.demo_server import WEB_DEMO, page_root, start_server
+from tests.conftest import REPO, need, run_tool
 
 # Measured: the tiny models below give the native runner's pixels exactly (0 values differ); the shipped T-x4-qat
 # INT8 .tflite differs in 0.12% of its values on Set5+Set14+BSD100, by at most 4 levels, with PSNR equal to 4
@@ -28,19 +28,32 @@ from tests.conftest import REPO, run_tool
 MAX_LEVELS, MAX_DIFFERING = 8, 0.0025
 
 
-def need_browser():
-    why = browser_missing()
-    if why:
-        if os.environ.get("SEEMORE_REQUIRE_BROWSER"):
-            pytest.fail(f"{why}, but SEEMORE_REQUIRE_BROWSER is set (CI installs chromium and the npm packages)")
-        pytest.skip(why)
+def _why(check) -> str | None:
+    try:
+        check()
+    except UserError as e:
+        return str(e)
+    return None
 
 
-def test_js_tiler_passes_the_golden_vectors():
-    if shutil.which("node") is None:
-        if os.environ.get("SEEMORE_REQUIRE_BROWSER"):
-            pytest.fail("node not found, but SEEMORE_REQUIRE_BROWSER is set")
-        pytest.skip("Node.js is needed")
+# Each fixture skips its test when the tool is absent (fails it where CI requires the browser); module-scoped and
+# listed before the fixture that exports, so a skip costs nothing.
+@pytest.fixture(scope="module")
+def node():
+    need("browser", None if shutil.which("node") else "Node.js is not installed")
+
+
+@pytest.fixture(scope="module")
+def litertjs():
+    need("browser", _why(page_root))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    need("browser", browser_missing())
+
+
+def test_js_tiler_passes_the_golden_vectors(node):
     result = subprocess.run(["node", "--test", "test/"], cwd=WEB_DEMO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     cases = len(json.loads((REPO / "tests" / "golden" / "tiling.json").read_text())["cases"])
@@ -67,9 +80,7 @@ def _get(url):
         return e.code, e.headers, b""
 
 
-def test_server_sends_isolation_headers_and_only_what_the_page_needs(tiny_tflite):
-    if not (WEB_DEMO / "node_modules" / "@litertjs" / "core").is_dir():
-        need_browser()
+def test_server_sends_isolation_headers_and_only_what_the_page_needs(litertjs, tiny_tflite):
     with start_server(tiny_tflite) as server:
         status, headers, body = _get(server.url)
         assert status == 200 and b'<script type="importmap">' in body
@@ -86,13 +97,15 @@ def test_server_sends_isolation_headers_and_only_what_the_page_needs(tiny_tflite
             assert _get(server.url + path)[0] == 404, path
 
 
-def test_demo_tool_serves_and_refuses_bad_folders(tiny_tflite, tmp_path, capsys):
+def test_demo_tool_refuses_bad_folders_before_anything_else(tmp_path, capsys):
+    """The user's folder is checked before the page's packages: the same line with or without ``npm ci``."""
     code, _, err = run_tool(demo, ["--artifacts", str(tmp_path)], capsys)
     assert code == 2 and err.count("\n") == 1 and "no .tflite file with its card" in err
     code, _, err = run_tool(demo, ["--artifacts", str(tmp_path / "missing")], capsys)
-    assert code == 2 and "not a folder" in err
-    if not (WEB_DEMO / "node_modules" / "@litertjs" / "core").is_dir():
-        need_browser()
+    assert code == 2 and err.count("\n") == 1 and "not a folder" in err
+
+
+def test_demo_tool_serves_a_folder(litertjs, tiny_tflite):
     proc = subprocess.Popen([sys.executable, "-m", "seemore_edge.demo", "--artifacts", str(tiny_tflite), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
@@ -114,8 +127,7 @@ def _photo(h, w, seed=0):
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def test_page_computes_the_python_litert_pixels(tiny_tflite):
-    need_browser()
+def test_page_computes_the_python_litert_pixels(browser, tiny_tflite):
     images = [_photo(50, 70), _photo(20, 13, 1), _photo(32, 32, 2)]  # many tiles; smaller than a tile; one tile
     with BrowserPage(tiny_tflite, "threads=2") as page:
         assert page.models() == ["tiny-qat-fp32.tflite", "tiny-qat-int8.tflite"]
@@ -131,8 +143,7 @@ def test_page_computes_the_python_litert_pixels(tiny_tflite):
                 assert info["accelerator"] == "wasm" and info["ms"] > 0
 
 
-def test_page_refuses_bad_input_in_one_line_and_stays_usable(tiny_tflite, tmp_path):
-    need_browser()
+def test_page_refuses_bad_input_in_one_line_and_stays_usable(browser, tiny_tflite, tmp_path):
     folder = tmp_path / "models"
     shutil.copytree(tiny_tflite, folder)
     # A card from another export (its sha256 is of another file), and a card whose tile is not the model's.
@@ -159,8 +170,7 @@ def test_page_refuses_bad_input_in_one_line_and_stays_usable(tiny_tflite, tmp_pa
             assert sr.shape == (160, 160, 3) and page.call("errorLine") == ""
 
 
-def test_evaluate_in_browser_scores_and_compares_with_native(tiny_tflite, tmp_path, capsys):
-    need_browser()
+def test_evaluate_in_browser_scores_and_compares_with_native(browser, tiny_tflite, tmp_path, capsys):
     from seemore_edge import evaluate
 
     (tmp_path / "root" / "One" / "HR").mkdir(parents=True)

@@ -13,8 +13,6 @@ import numpy as np
 
 from .errors import UserError
 from .imageio import read_image
-from .imresize import imresize
-from .metrics import mod_crop
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 DEFAULT_SETS = ("Set5", "Set14", "BSD100")
@@ -63,6 +61,9 @@ def sample_images() -> list[tuple[str, np.ndarray]]:
 
 
 def make_pair(name: str, hr: np.ndarray, scale: int) -> Pair:
+    from .imresize import imresize  # torch: imported on use, so the tools' --help answers at once
+    from .metrics import mod_crop
+
     hr = mod_crop(hr, scale)
     return Pair(name, hr, imresize(hr, 1 / scale))
 

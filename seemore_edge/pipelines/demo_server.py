@@ -168,12 +168,12 @@ def make_server(artifacts: Path, host: str = "127.0.0.1", port: int = 8000, quie
     """A server bound but not yet serving (``serve_forever`` for the tool, ``start_server`` for tests and the bench).
     With ``cert`` (and ``key``, PEM) it speaks https, which a phone needs for WASM threads: browsers grant cross-origin
     isolation only to secure contexts, and plain http is one only on localhost."""
-    root = page_root()
     if not artifacts.is_dir():
         raise UserError(f"--artifacts {artifacts}: not a folder")
     if not model_list(artifacts):
         raise UserError(f"--artifacts {artifacts}: no .tflite file with its card (<file>.json) in it; export one "
                         "with `python -m seemore_edge.export --formats tflite --out DIR`")
+    root = page_root()
     try:
         httpd = ThreadingHTTPServer((host, port), partial(_Handler, artifacts=artifacts.resolve(), root=root,
                                                           quiet=quiet))

@@ -14,11 +14,9 @@ a rerun reuses what those settings produced and recomputes only the stages whose
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -38,34 +36,16 @@ from seemore_edge.core.imageio import atomic_write
 from seemore_edge.core.metrics import psnr_y
 from seemore_edge.core.records import ArtifactCard
 from seemore_edge.core.scoring import bicubic_upscaler, evaluate_sets, model_upscaler, run_model, torch_runner
-from seemore_edge.core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, Tile, tile_text
+from seemore_edge.core.tiling import DEFAULT_OVERLAP, tile_text
 from seemore_edge.core.training_data import PatchBatches, load_train_images
 from seemore_edge.pipelines.artifact_set import ArtifactSet, export_set
+from seemore_edge.pipelines.settings import JobConfig
 from seemore_edge.pipelines.plots import plot_routes
 
 # The report's rows, in order: key -> label. Rendering and drops read the keys, never the labels.
 ROWS = {"bicubic": "bicubic", "reference": "reference FP32 (dynamic routing)",
         "edge": "edge FP32, before fine-tuning", "control": "edge FP32, fine-tuned (control)",
         "int8": "edge INT8 QAT (PyTorch)"}
-
-
-@dataclass
-class JobConfig:
-    reference: Path  # FP32 dynamic-routing checkpoint
-    out: Path
-    root: Path | None  # benchmark root; None: the sample photos
-    sets: list[str]
-    train_dir: Path | None = None
-    iters: int = 60
-    batch: int = 8
-    patch: int = 48
-    lr: float = 1e-4
-    calibration: int = 16
-    formats: list[str] = dataclasses.field(default_factory=lambda: ["pte", "tflite", "mlpackage"])
-    precisions: list[str] = dataclasses.field(default_factory=lambda: ["int8"])
-    tile: Tile = DEFAULT_TILE  # one for every format (not each one's photo tile): the report compares them on equal work
-    threads: int | None = None
-    float_modules: tuple[str, ...] = ()  # deploy-form modules kept float beyond the fixed set (quant/quantizer.py)
 
 
 def stage_key(*parts) -> str:

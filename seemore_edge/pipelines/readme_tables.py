@@ -176,7 +176,7 @@ def bench(r: Records) -> str:
                    "% of runtime's limit (frame)", "peak RSS (MB)", "size (KiB)"], rows))
 
 
-# The tile sweeps, both on INT8 dot-product hosts: each backend's PHOTO_TILE is what each chose (tests/test_bench.py).
+# The tile sweeps, both on INT8 dot-product hosts: each format's photo tile (export.PHOTO_TILES) is what each chose (tests/test_bench.py).
 SWEEPS = ("tile_sweep.json", "tile_sweep_repeat.json")
 
 

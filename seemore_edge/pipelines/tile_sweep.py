@@ -3,7 +3,7 @@
 only measuring says where the balance lies on a given CPU. Every tile is exported from the same weights, and the same
 photo-sized input goes through each file as the apps tile it, runs interleaved. Where a browser can be driven, the
 ``.tflite`` files also go through the demo page (LiteRT.js WASM in headless Chromium), the runtime the demo's phones
-use. ``chosen_tiles`` turns a sweep into each runtime's photo tile (``PHOTO_TILE`` in its backend; the demo takes the
+use. ``chosen_tiles`` turns a sweep into each runtime's photo tile (``export.PHOTO_TILES``; the demo takes the
 ``.tflite`` one), and a test holds the backends to the committed sweeps."""
 from __future__ import annotations
 

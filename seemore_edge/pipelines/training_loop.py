@@ -15,7 +15,6 @@ import os
 import random
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,30 +31,9 @@ from seemore_edge.core.presets import check_scale
 from seemore_edge.core.scoring import evaluate_sets, model_upscaler
 from seemore_edge.core.training_data import PatchBatches, load_train_images
 from seemore_edge.pipelines.plots import plot_training
+from seemore_edge.pipelines.settings import TrainConfig
 
 MILESTONES = (0.5, 0.8, 0.9, 0.95)
-
-
-@dataclass
-class TrainConfig:
-    preset: str = "T"
-    scale: int = 4
-    train_dir: Path | None = None  # HR images; None: scikit-image's photos
-    iters: int = 500_000
-    batch: int = 32  # total over all processes
-    patch: int = 64  # LR crop size
-    lr: float = 1e-3
-    out: Path = Path("runs/train")
-    resume: bool = False
-    val_every: int = 1000
-    ckpt_every: int = 1000
-    log_every: int = 50
-    val_sets: str = "Set5"
-    data_root: str | None = None
-    threads: int | None = None
-    workers: int | None = None
-    seed: int = 0
-    device: str = "auto"
 
 
 class StopFlag:
