@@ -1,11 +1,14 @@
 """``python -m seemore_edge.demo``: the browser demo. Serves ``web_demo/`` and a folder of ``.tflite`` files with their
 cards; open the printed URL (on a phone too) and the model upscales a photo on that device with LiteRT.js.
 
-Without ``--artifacts`` the shipped ``T-x4-qat`` and ``T-x2-qat`` are exported first (INT8 and FP32, the ``.tflite``
-photo tile, 256, and the one-call tile of a 720p frame) into ``out/demo/artifacts``, once. It listens on localhost;
+Without ``--artifacts`` the shipped ``T-x4-qat`` and ``T-x2-qat`` are exported (INT8 and FP32, the ``.tflite`` photo
+tile, 256, and the one-call tile of a 720p frame) into ``out/demo/artifacts``, once: the page's default, x4 INT8 at
+the photo tile, first (about a minute here), then the server starts and the other seven follow in the background,
+each listed by the page as it becomes ready; a later start reuses them all. It listens on localhost;
 ``--host 0.0.0.0`` opens it to the local network. Phones get WASM threads only over https (``--cert``/``--key``); over plain http they run one thread."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from . import cli
@@ -38,16 +41,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.shrink < 1:
         ap.error("--shrink is a whole factor from 1")
     from .core.imresize import imresize  # torch and the exporters: after parsing, so --help answers at once
-    from .pipelines.demo_server import export_demo_set, make_server
+    from .pipelines.artifact_set import export_set
+    from .pipelines.demo_server import demo_export, make_server, page_root
 
     photo = read_image(args.photo) if args.photo else None  # a bad photo fails here, before any export
     if photo is not None and args.shrink > 1:
         photo = imresize(photo, 1 / args.shrink)
-    artifacts = args.artifacts or export_demo_set(cli.split_list(args.weights), Path("out/demo/artifacts"), args.threads)
+    job = None
+    if args.artifacts is None:
+        page_root()  # without the page's npm packages, say so before minutes of export
+        job = demo_export(cli.split_list(args.weights), Path("out/demo/artifacts"), args.threads)
+        export_set(job.first, lambda path: print(f"exporting {path.name} (the page's default) ...", flush=True))
+    artifacts = args.artifacts or job.first.out
     if args.screenshot:
+        if job and args.model and not (artifacts / args.model).is_file():
+            job.run_rest()
         return _screenshot(artifacts, photo, args)
-    server = make_server(artifacts, args.host, args.port, quiet=False, cert=args.cert, key=args.key)
-    print(f"serving {artifacts} at {server.url}  (Ctrl-C stops)", flush=True)
+    server = make_server(artifacts, args.host, args.port, quiet=False, cert=args.cert, key=args.key,
+                         pending=lambda: job.pending if job else [])
+    if job and job.pending:
+        threading.Thread(target=job.run_rest, daemon=True).start()
+    print(f"serving {artifacts} at {server.url}  (Ctrl-C stops)"
+          + (f"; exporting {len(job.pending)} more model(s) behind it" if job and job.pending else ""), flush=True)
     try:
         server.httpd.serve_forever()
     except KeyboardInterrupt:

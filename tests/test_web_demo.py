@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -81,13 +82,19 @@ def _get(url):
 
 
 def test_server_sends_isolation_headers_and_only_what_the_page_needs(litertjs, tiny_tflite):
-    with start_server(tiny_tflite) as server:
+    pending = ["T-x2-qat-int8.tflite"]
+    with start_server(tiny_tflite, pending=lambda: pending) as server:
         status, headers, body = _get(server.url)
         assert status == 200 and b'<script type="importmap">' in body
         assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
         assert headers["Cross-Origin-Embedder-Policy"] == "require-corp"
         status, headers, body = _get(server.url + "models/index.json")
-        assert [m["file"] for m in json.loads(body)["models"]] == ["tiny-qat-fp32.tflite", "tiny-qat-int8.tflite"]
+        index = json.loads(body)
+        assert [m["file"] for m in index["models"]] == ["tiny-qat-fp32.tflite", "tiny-qat-int8.tflite"]
+        # The page selects the x4 INT8 file first (not the alphabetical first), and lists what is still exporting.
+        assert index["default"] == "tiny-qat-int8.tflite" and index["pending"] == pending
+        pending.clear()
+        assert json.loads(_get(server.url + "models/index.json")[2])["pending"] == []
         status, headers, body = _get(server.url + "models/tiny-qat-int8.tflite")
         assert status == 200 and body == (tiny_tflite / "tiny-qat-int8.tflite").read_bytes()
         status, headers, _ = _get(server.url + "vendor/litertjs-core/wasm/litert_wasm_threaded_internal.wasm")
@@ -118,6 +125,36 @@ def test_demo_tool_serves_a_folder(litertjs, tiny_tflite):
         proc.wait(timeout=30)
 
 
+def test_demo_tool_serves_its_default_first_and_exports_the_rest_behind_it(litertjs, tiny_qat, tmp_path):
+    """Without --artifacts the demo exports the page's default (INT8 at the .tflite photo tile) and serves at once;
+    the other files follow in the background and appear in the index as each is ready."""
+    proc = subprocess.Popen([sys.executable, "-m", "seemore_edge.demo", "--weights", str(tiny_qat), "--port", "0",
+                             "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    try:
+        lines = []
+        while not (lines and lines[-1].startswith("serving ")):
+            lines.append(proc.stdout.readline())
+            assert lines[-1], "".join(lines)
+        folder = tmp_path / "out" / "demo" / "artifacts"
+        assert [p.name for p in folder.glob("*.tflite")] == ["tiny-qat-int8.tflite"], "".join(lines)
+        assert "exporting 3 more model(s) behind it" in lines[-1]
+        url = re.search(r"(http://localhost:\d+/)", lines[-1]).group(1)
+        index = json.loads(_get(url + "models/index.json")[2])
+        assert index["default"] == "tiny-qat-int8.tflite" and len(index["pending"]) + len(index["models"]) == 4
+        for _ in range(300):
+            if not index["pending"]:
+                break
+            time.sleep(1)
+            index = json.loads(_get(url + "models/index.json")[2])
+        assert index["pending"] == [] and sorted(m["file"] for m in index["models"]) == [
+            "tiny-qat-fp32-180x320.tflite", "tiny-qat-fp32.tflite", "tiny-qat-int8-180x320.tflite",
+            "tiny-qat-int8.tflite"]
+        assert index["default"] == "tiny-qat-int8.tflite"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def _photo(h, w, seed=0):
     """A smooth image with edges (not noise: the model's output then varies as on photos)."""
     y, x = np.mgrid[0:h, 0:w]
@@ -131,6 +168,9 @@ def test_page_computes_the_python_litert_pixels(browser, tiny_tflite):
     images = [_photo(50, 70), _photo(20, 13, 1), _photo(32, 32, 2)]  # many tiles; smaller than a tile; one tile
     with BrowserPage(tiny_tflite, "threads=2") as page:
         assert page.models() == ["tiny-qat-fp32.tflite", "tiny-qat-int8.tflite"]
+        assert page.call("text", id="model") == "tiny-qat-int8.tflite"  # the server's default, selected
+        # Chromium runs with --disable-gpu here: navigator.gpu exists but gives no adapter, and the page says so.
+        assert "WebGPU not available (no GPU adapter)" in page.call("text", id="runtime")
         for model in page.models():
             _, native = artifact_upscaler(tiny_tflite / model, 1)
             for image in images:

@@ -9,16 +9,18 @@ import mimetypes
 import socket
 import ssl
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from export import photo_tile
+from export.verify import artifact_name
 from quant.int8_checkpoint import qat_card
-from seemore_edge.core.errors import UserError
 from seemore_edge.core.checkpoints import resolve_weights
+from seemore_edge.core.errors import UserError
 from seemore_edge.core.tiling import DEFAULT_OVERLAP, frame_tile
 from seemore_edge.pipelines.artifact_set import ArtifactSet, export_set
 
@@ -49,24 +51,71 @@ def model_list(artifacts: Path) -> list[dict]:
     return [{"file": p.name} for p in sorted(artifacts.glob("*.tflite")) if p.with_name(p.name + ".json").is_file()]
 
 
-def export_demo_set(weights: list[str], folder: Path, threads: int | None) -> Path:
-    """Each shipped model's ``.tflite`` files for the page: INT8 and FP32, the photo tile and the one-call tile of
-    a 720p frame (180x320 at x4, 360x640 at x2); files whose cards still match are reused, so the second start is
-    immediate."""
+def default_model(artifacts: Path, files: list[str]) -> str | None:
+    """The model the page selects first: the x4 INT8 file at the ``.tflite`` photo tile (what a phone user wants
+    for a photo), else any x4 INT8 file, else any INT8 one, else the first. Read from the cards, leniently: a card the
+    page will refuse still names its file here, and the page says what is wrong with it."""
+    def card(name):
+        try:
+            return json.loads((artifacts / f"{name}.json").read_text())
+        except (OSError, ValueError):
+            return {}
+    cards = {name: card(name) for name in files}
+    photo = list(photo_tile("tflite"))
+    for wanted in (lambda c: c.get("scale") == 4 and c.get("precision") == "int8" and c.get("tile") == photo,
+                   lambda c: c.get("scale") == 4 and c.get("precision") == "int8",
+                   lambda c: c.get("precision") == "int8"):
+        for name, c in cards.items():
+            if isinstance(c, dict) and wanted(c):
+                return name
+    return files[0] if files else None
+
+
+@dataclass
+class DemoExport:
+    """What the demo exports itself: the default file first (the server starts once it exists), the rest in the
+    background; ``pending`` is what is still to come, which the page lists until each file is ready."""
+    first: ArtifactSet
+    rest: list[ArtifactSet]
+    pending: list[str] = field(default_factory=list)
+    failed: str | None = None
+
+    def run_rest(self) -> None:
+        try:
+            for plan in self.rest:
+                export_set(plan, lambda path: print(f"exporting {path.name} in the background ...", flush=True))
+                self.pending = [p for p in self.pending if not (plan.out / p).is_file()]
+        except Exception as e:  # noqa: BLE001 (a background export must not kill the server that serves the rest)
+            self.failed = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+            print(f"demo: the background export stopped: {self.failed}", flush=True)
+        finally:
+            self.pending = []
+
+
+def demo_export(weights: list[str], folder: Path, threads: int | None) -> DemoExport:
+    """Each shipped model's ``.tflite`` files for the page: INT8 and FP32, the photo tile and the one-call tile of a
+    720p frame (180x320 at x4, 360x640 at x2). The first plan is the page's default, the first model's INT8 file at
+    the photo tile: alone it takes about a minute to export and verify here; all eight take many minutes. Files
+    whose cards still match are reused, so a second start is immediate."""
     folder.mkdir(parents=True, exist_ok=True)
+    plans = []
     for name in weights:
         card = qat_card(resolve_weights(name))
         if card is None:
             raise UserError(f"--weights {name}: the demo exports a QAT model (T-x4-qat, T-x2-qat)")
         for tile in (photo_tile("tflite"), frame_tile(card.scale)):
-            export_set(ArtifactSet(name, ["tflite"], ["int8", "fp32"], tile, DEFAULT_OVERLAP, folder, None, [],
-                                   threads, reuse=True), lambda path: print(f"exporting {path.name} ...", flush=True))
-    return folder
+            for precision in ("int8", "fp32"):
+                plans.append(ArtifactSet(name, ["tflite"], [precision], tile, DEFAULT_OVERLAP, folder, None, [],
+                                         threads, reuse=True))
+    job = DemoExport(plans[0], plans[1:])
+    names = [artifact_name(str(p.weights), "tflite", p.precisions[0], p.tile) for p in job.rest]
+    job.pending = [n for n in names if not (folder / n).is_file()]
+    return job
 
 
 class _Handler(SimpleHTTPRequestHandler):
-    def __init__(self, *args, artifacts: Path, root: Path, quiet: bool, **kwargs):
-        self.artifacts, self.root, self.quiet = artifacts, root, quiet
+    def __init__(self, *args, artifacts: Path, root: Path, quiet: bool, pending: Callable[[], list[str]], **kwargs):
+        self.artifacts, self.root, self.quiet, self.pending = artifacts, root, quiet, pending
         super().__init__(*args, directory=str(root), **kwargs)
 
     def log_message(self, format, *args):  # noqa: A002 (the base class's name)
@@ -108,7 +157,9 @@ class _Handler(SimpleHTTPRequestHandler):
 
     def do_GET(self):
         if urlsplit(self.path).path.rstrip("/") == "/models/index.json":
-            body = json.dumps({"models": model_list(self.artifacts)}).encode()
+            models = model_list(self.artifacts)
+            body = json.dumps({"models": models, "default": default_model(self.artifacts, [m["file"] for m in models]),
+                               "pending": self.pending()}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -164,10 +215,12 @@ def lan_address() -> str:
 
 
 def make_server(artifacts: Path, host: str = "127.0.0.1", port: int = 8000, quiet: bool = True,
-                cert: Path | None = None, key: Path | None = None) -> DemoServer:
+                cert: Path | None = None, key: Path | None = None,
+                pending: Callable[[], list[str]] = list) -> DemoServer:
     """A server bound but not yet serving (``serve_forever`` for the tool, ``start_server`` for tests and the bench).
     With ``cert`` (and ``key``, PEM) it speaks https, which a phone needs for WASM threads: browsers grant cross-origin
-    isolation only to secure contexts, and plain http is one only on localhost."""
+    isolation only to secure contexts, and plain http is one only on localhost. ``pending``: the files still being
+    exported, which the page lists as coming."""
     if not artifacts.is_dir():
         raise UserError(f"--artifacts {artifacts}: not a folder")
     if not model_list(artifacts):
@@ -176,7 +229,7 @@ def make_server(artifacts: Path, host: str = "127.0.0.1", port: int = 8000, quie
     root = page_root()
     try:
         httpd = ThreadingHTTPServer((host, port), partial(_Handler, artifacts=artifacts.resolve(), root=root,
-                                                          quiet=quiet))
+                                                          quiet=quiet, pending=pending))
     except OSError as e:
         raise UserError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     httpd.daemon_threads = True
@@ -191,9 +244,10 @@ def make_server(artifacts: Path, host: str = "127.0.0.1", port: int = 8000, quie
     return DemoServer(httpd, None, host, cert is not None)
 
 
-def start_server(artifacts: Path, host: str = "127.0.0.1", port: int = 0) -> DemoServer:
+def start_server(artifacts: Path, host: str = "127.0.0.1", port: int = 0,
+                 pending: Callable[[], list[str]] = list) -> DemoServer:
     """Serving in a background thread, on a free port unless one is given."""
-    server = make_server(artifacts, host, port)
+    server = make_server(artifacts, host, port, pending=pending)
     server.thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
     server.thread.start()
     return server

@@ -6,6 +6,7 @@
 //   {"op": "timeTile", "model", "runs"}       -> {ms: [...], accelerator, threads}
 //   {"op": "runtime"}                         -> what LiteRT.js loaded (threads, WebGPU, cross-origin isolation)
 //   {"op": "errorLine"}                       -> the error line the page shows ('' when none)
+//   {"op": "text", "id"}                      -> the text of the page's element #id (its value for a control)
 //   {"op": "screenshot", "path"}              -> writes a PNG of the page
 // Chromium comes from CHROMIUM (default /usr/bin/chromium); playwright-core never downloads a browser.
 import { chromium } from 'playwright-core';
@@ -34,6 +35,11 @@ const ops = {
   timeTile: ({ model, runs }) => page.evaluate(([m, n]) => window.seemoreDemo.timeTile(m, n), [model, runs ?? 20]),
   runtime: () => page.evaluate(() => window.seemoreDemo.runtimeInfo()),
   errorLine: () => page.evaluate(() => document.getElementById('error').textContent),
+  text: ({ id }) => page.evaluate((i) => {
+    const el = document.getElementById(i);
+    if (!el) throw new Error(`no element #${i}`);
+    return 'value' in el && el.tagName !== 'BUTTON' ? el.value : el.textContent;
+  }, id),
   screenshot: async ({ path }) => { await page.screenshot({ path, fullPage: true }); return path; },
 };
 

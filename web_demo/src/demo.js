@@ -1,6 +1,8 @@
 // The page's engine and its automation hook. The UI (ui.js) goes through exactly these calls, so what a test or the
 // bench drives is what a person clicking drives:
 //   window.seemoreDemo.models()                -> Promise<string[]>  the .tflite files the server offers
+//   window.seemoreDemo.offer()                 -> Promise<{models, default, pending}>  the same, with the model to
+//                                                 select first and the files the server is still exporting
 //   window.seemoreDemo.upscale(url, modelName) -> Promise<{png, ms, tiles, accelerator}>
 // `png` is the base64 PNG of the SR image; `ms` is the wall time from the first tile's input to the last stitched
 // row (model download, compilation and PNG encoding excluded: they are not the model's speed). Settings
@@ -44,9 +46,15 @@ async function fetchOk(url, what) {
   return response;
 }
 
-export async function models() {
+/** What the server offers: its models, the one to select first, and the files it is still exporting. */
+export async function offer() {
   const index = await (await fetchOk('models/index.json', 'the model list')).json();
-  return index.models.map((m) => m.file);
+  const models = index.models.map((m) => m.file);
+  return { models, default: index.default ?? models[0] ?? null, pending: index.pending ?? [] };
+}
+
+export async function models() {
+  return (await offer()).models;
 }
 
 /** The card of a model the server offers, checked. */

@@ -11,9 +11,20 @@ export function loadRuntime(wasmDir) {
     const threads = globalThis.crossOriginIsolated === true
       && await supportsFeature('relaxedSimd') && await supportsFeature('threads');
     await loadLiteRt(wasmDir, { threads });
-    return { threads, webgpu: isWebGPUSupported(), maxThreads: threads ? (navigator.hardwareConcurrency || 1) : 1 };
+    return { threads, webgpu: await hasGpuAdapter(), maxThreads: threads ? (navigator.hardwareConcurrency || 1) : 1 };
   })();
   return loaded;
+}
+
+/** WebGPU is usable only when the browser has the API and also gives an adapter: a browser started without a GPU
+ * (headless, blocklisted drivers) has `navigator.gpu` but no adapter, and LiteRT.js would then fail to compile. */
+async function hasGpuAdapter() {
+  if (!isWebGPUSupported()) return false;
+  try {
+    return (await navigator.gpu.requestAdapter()) !== null;
+  } catch {
+    return false;
+  }
 }
 
 function toModel(values, io) {

@@ -4,6 +4,7 @@ import { cardLabel } from './card.js';
 
 window.seemoreDemo = {
   models: demo.models,
+  offer: demo.offer,
   upscale: (imageUrl, modelName) => upscaleAndShow(imageUrl, modelName),
   timeTile: demo.timeTile,
   configure: demo.configure,
@@ -106,6 +107,28 @@ async function upscaleAndShow(imageUrl, modelName) {
   }
 }
 
+/** The model menu, keeping the user's choice; files the server is still exporting are named below it. */
+function listModels({ models, pending }) {
+  const chosen = $('model').value;
+  $('model').replaceChildren(...models.map((n) => new Option(n, n)));
+  if (models.includes(chosen)) $('model').value = chosen;
+  $('pending').textContent = pending.length ? `Still exporting: ${pending.join(', ')} (listed here when ready).` : '';
+  $('pending').hidden = !pending.length;
+}
+
+/** While the server exports the other models, look again every few seconds until nothing is pending. */
+function followExports() {
+  const timer = setInterval(async () => {
+    try {
+      const offered = await demo.offer();
+      listModels(offered);
+      if (!offered.pending.length) clearInterval(timer);
+    } catch {
+      // the server may be restarting; the next look tries again
+    }
+  }, 5000);
+}
+
 async function start() {
   const query = new URLSearchParams(location.search);
   try {
@@ -121,11 +144,13 @@ async function start() {
     $('threads').disabled = !info.threads;
     $('runtime').textContent = `LiteRT.js loaded: ${info.threads ? `multi-threaded WASM (up to ${info.maxThreads} threads)` :
       'single-threaded WASM (the page is not cross-origin isolated, or this browser lacks WASM threads)'}; ` +
-      `WebGPU ${info.webgpu ? 'available' : 'not available'}.`;
-    const names = await demo.models();
-    $('model').replaceChildren(...names.map((n) => new Option(n, n)));
-    if (!names.length) showError('the server offers no .tflite models');
+      `WebGPU ${info.webgpu ? 'available' : 'not available (no GPU adapter)'}.`;
+    const offered = await demo.offer();
+    listModels(offered);
+    $('model').value = offered.default ?? '';
+    if (!offered.models.length) showError('the server offers no .tflite models');
     await describeModel();
+    if (offered.pending.length) followExports();
   } catch (e) {
     showError(e.message);
   }
