@@ -1,5 +1,5 @@
-"""README tables equal the committed records: the tables tool, run as a user runs it, finds no difference; and a
-figure edited by hand in a copy of the README is caught."""
+"""The tables of the README and docs/RESULTS.md equal the committed records: the tables tool, run as a user runs it,
+finds no difference; and a figure edited by hand in a copy of either is caught."""
 import json
 import re
 
@@ -9,22 +9,34 @@ from seemore_edge import tables
 from tests.conftest import REPO, SHARED, run_tool
 
 
-def test_readme_tables_equal_their_records(capsys):
+def test_readme_and_results_tables_equal_their_records(capsys):
     code, out, _ = run_tool(tables, ["--check"], capsys)
     assert code == 0, out
-    assert all(name in out for name in ("bicubic", "reference-x4", "reference-x2", "edge", "bench"))
+    readme, results = out.splitlines()
+    assert readme.startswith(str(REPO / "README.md")) and "headline" in readme
+    assert all(name in results for name in ("bicubic", "reference-x4", "reference-x2", "edge", "bench", "browser"))
 
 
-def test_a_hand_edited_figure_is_caught(tmp_path, capsys):
+def test_the_readme_top_screen_is_the_two_commands_and_one_table():
+    """A newcomer's path: the two commands, then one results table, every other table one link away."""
     readme = (REPO / "README.md").read_text()
-    block = readme.index("<!-- table:bicubic -->")
-    edited = readme[:block] + re.sub(r"33\.\d{3}", "34.000", readme[block:], count=1)
-    assert edited != readme
-    (tmp_path / "README.md").write_text(edited)
-    code, out, _ = run_tool(tables, ["--check", "--readme", str(tmp_path / "README.md")], capsys)
+    head = readme[:readme.index("<!-- /table -->")]
+    assert head.count("```bash") == 1 and "python -m seemore_edge.qat" in head and "python -m pytest" in head
+    assert readme.count("<!-- table:") == 1 and "<!-- table:headline -->" in readme
+    assert "docs/RESULTS.md" in readme and len(readme.splitlines()) < 150
+
+
+@pytest.mark.parametrize("document, pattern", [("README.md", r"31\.\d\d"), ("docs/RESULTS.md", r"33\.\d{3}")])
+def test_a_hand_edited_figure_is_caught(document, pattern, tmp_path, capsys):
+    text = (REPO / document).read_text()
+    block = text.index("<!-- table:")
+    edited = text[:block] + re.sub(pattern, "34.000", text[block:], count=1)
+    assert edited != text
+    (tmp_path / "doc.md").write_text(edited)
+    code, out, _ = run_tool(tables, ["--check", str(tmp_path / "doc.md")], capsys)
     assert code == 1 and "differ from the records" in out
-    code, _, _ = run_tool(tables, ["--readme", str(tmp_path / "README.md")], capsys)
-    assert code == 0 and (tmp_path / "README.md").read_text() == readme
+    code, _, _ = run_tool(tables, [str(tmp_path / "doc.md")], capsys)
+    assert code == 0 and (tmp_path / "doc.md").read_text() == text
 
 
 def test_paper_record_matches_the_reference_text():

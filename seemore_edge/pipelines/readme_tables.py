@@ -1,9 +1,10 @@
-"""The README's measured tables, rendered from committed records, so a figure in the README is always one a command
-wrote: the shipped models' cards (seemore_edge/weights), ``docs/records`` (evaluate JSON, the main job's report, the
-artifacts' cards; docs/records/README.md gives the command behind each file) and ``docs/bench/bench.json``.
+"""The measured tables of the README and ``docs/RESULTS.md``, rendered from committed records, so a figure in either
+is always one a command wrote: the shipped models' cards (seemore_edge/weights), ``docs/records`` (evaluate JSON, the
+main job's report, the artifacts' cards; docs/records/README.md gives the command behind each file) and
+``docs/bench/bench.json``.
 
-Each table lives in the README between ``<!-- table:NAME -->`` and ``<!-- /table -->``; :func:`render` rewrites what
-is between the markers and leaves the prose alone."""
+Each table lives between ``<!-- table:NAME -->`` and ``<!-- /table -->``; :func:`render` rewrites what is between the
+markers and leaves the prose alone. ``DOCUMENTS`` are the files that hold them."""
 from __future__ import annotations
 
 import json
@@ -19,6 +20,7 @@ from seemore_edge.core.tiling import tile_text
 from seemore_edge.pipelines.tile_sweep import sweep_lines
 
 SETS = ("Set5", "Set14", "BSD100")
+DOCUMENTS = ("README.md", "docs/RESULTS.md")  # relative to the repository
 MARKER = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
 
 
@@ -224,20 +226,69 @@ def browser(r: Records) -> str:
                   ["output values differing", "128 tile (ms)", "720p frame (ms)"], rows))
 
 
+# The README's one results table: each shipped model as a user deploys it. (artifact card, what it is for); the
+# reference rows come from the shipped cards, latency and sizes from the bench run of docs/bench/bench.json.
+HEADLINE = {4: (("T-x4-qat-int8-180x320.pte", "video frames, Android (ExecuTorch)"),
+                ("T-x4-qat-int8-180x320.tflite", "video frames, Android (LiteRT), browser"),
+                ("tile256/T-x4-qat-int8.tflite", "photos, Android (LiteRT), browser"),
+                ("T-x4-qat-int8.pte", "photos, Android (ExecuTorch)"),
+                ("T-x4-qat-int8.mlpackage", "photos, iOS (Core ML)")),
+            2: (("tile256/T-x2-qat-int8.tflite", "photos, Android (LiteRT), browser"),
+                ("T-x2-qat-int8.pte", "photos, Android (ExecuTorch)"))}
+
+
+def headline(r: Records) -> str:
+    """PSNR on the three sets, the drop against the FP32 reference, size, and a 720p frame's latency in the file's
+    runtime (and in the demo page where the bench ran it there), with the bench's host."""
+    payload = json.loads((r.repo / "docs" / "bench" / "bench.json").read_text())
+    threads = max(rec["threads"] for rec in payload["records"])
+    # Keyed by file and tile: the bench's T-x4-qat-int8.tflite is the 128-tile file, the headline's the 256 one.
+    frames = {(rec["contender"], tuple(rec["tile"] or ())): rec for rec in payload["records"]
+              if rec["input"] == "frame720p" and rec["threads"] == threads}
+    pages = {(rec["file"], tuple(rec["tile"])): rec for rec in payload.get("browser", {}).get("records", [])
+             if rec["input"] == "frame720p" and rec["threads"] == threads}
+
+    def ms(rec):
+        return f"{rec['median_ms']:.0f} ({rec['speedup_vs_eager_full']:.2f}x)" if rec else "-"
+    rows = []
+    for scale, files in HEADLINE.items():
+        ref = r.card(f"T-x{scale}")
+        eager = frames.get((f"eager FP32 full (T-x{scale})", ()))
+        rows.append([f"`T-x{scale}` FP32 reference", "scoring: what every drop is measured against (PyTorch)",
+                     *[f"{ref.metrics.sets[s].psnr:.2f}" for s in SETS], "-",
+                     f"{eager['size_kb']:.0f}" if eager else "-", ms(eager), "-"])
+        for file, use in files:
+            card = r.artifact(file)
+            runtime = "; scored by our MIL interpreter (no Core ML off macOS)" if card.executed_by == "mil-interpreter" \
+                else ""
+            rows.append([f"`{card.file}`, tile {tile_text(card.tile)}", use + runtime,
+                         *[f"{card.psnr[s].psnr:.2f}" for s in SETS], _drops(ref.metrics.sets, card.psnr),
+                         f"{card.size_bytes / 1024:.0f}",
+                         ms(frames.get((card.file, tuple(card.tile)))), ms(pages.get((card.file, tuple(card.tile))))])
+    cpu = payload["cpu"]
+    dot = ", ".join(cpu["int8_dot_product"]) or "none"
+    return (f"PSNR dB on Y, x4 then x2; drop = the FP32 reference minus the file as its runtime ran it, whole images "
+            f"tiled as its card says. 720p frame: median ms (x eager PyTorch FP32 of the reference) on {cpu['cpu']}, "
+            f"{threads} threads, INT8 dot-product instructions: {dot}; '-' where that file was not timed.\n\n" +
+            table(["file", "for", *SETS, "drop (dB)", "size (KiB)", "720p frame, native (ms)",
+                   "720p frame, demo page (ms)"], rows))
+
+
 TABLES: dict[str, Callable[[Records], str]] = {
+    "headline": headline,
     "bicubic": bicubic, "reference-x4": lambda r: reference(r, 4), "reference-x2": lambda r: reference(r, 2),
     "edge": lambda r: edge(r, 4), "edge-x2": lambda r: edge(r, 2), "main-job-samples": main_job_samples, "bench": bench,
     "tile-sweep": tile_sweeps, "browser": browser}
 
 
 def render(readme: str, repo: Path) -> str:
-    """``readme`` with every marked table rendered afresh from the records; an unknown table name is an error."""
+    """A document (``readme``) with every marked table rendered afresh from the records; an unknown table name is an error."""
     r = Records(repo)
 
     def fill(m: re.Match) -> str:
         name = m.group("name")
         if name not in TABLES:
-            raise UserError(f"README names table {name!r}; known: {', '.join(TABLES)}")
+            raise UserError(f"a document names table {name!r}; known: {', '.join(TABLES)}")
         return m.group(1) + TABLES[name](r) + m.group(4)
     return MARKER.sub(fill, readme)
 
