@@ -5,7 +5,6 @@ is a bug in this code and says so, with exit status 1 and the way to see its tra
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Callable
@@ -13,6 +12,7 @@ from typing import Callable
 from .core.datasets import DEFAULT_SETS, SAMPLES, count
 from .core.errors import UserError
 from .core.imageio import atomic_write
+from .core.records import strict_json
 
 
 def parser(prog: str, doc: str | None, raw: bool = False) -> argparse.ArgumentParser:
@@ -69,7 +69,7 @@ def write_json(path: Path | None, obj: dict) -> None:
     path = Path(path)
     if not path.parent.is_dir():
         raise UserError(f"{path}: folder {path.parent} does not exist")
-    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=1) + "\n"))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(strict_json(obj)))
 
 
 def check_json_target(path: Path | None) -> None:

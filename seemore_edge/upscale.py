@@ -6,6 +6,7 @@ overlap and scale: on a desktop, exactly the pixels the phone computes (``evalua
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from . import cli
@@ -48,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.artifact:
         if args.tile or args.overlap is not None:
             raise UserError("--tile and --overlap are the artifact card's; they apply to --weights")
+        if args.artifact.suffix == ".mlpackage":
+            print(f"note: {args.artifact.name} runs in our MIL interpreter here (Core ML runs only on macOS and iOS): it "
+                  "checks the package's numerics, op by op in PyTorch, and is slow and memory-hungry on a whole photo; "
+                  "for Core ML's speed run the package on a Mac or an iPhone", file=sys.stderr, flush=True)
         card, upscale = artifact_upscaler(args.artifact, args.threads)
         scale, tile, overlap, min_side = card.scale, tuple(card.tile), card.overlap, 1
         preset = card.preset

@@ -47,9 +47,9 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     (wide,) = [r for r in recs if r["contender"] == "tiny-qat-int8-64x96.pte"]
     assert wide["input"] == "frame720p" and wide["tile"] == [64, 96]
     for r in recs:
-        assert 0 < r["min_ms"] <= r["median_ms"] <= r["p90_ms"] and r["peak_rss_mb"] > 50 and r["size_kb"] > 0
+        assert 0 < r["min_ms"] <= r["median_ms"] <= r["p90_ms"] and r["peak_rss_mib"] > 50 and r["size_kib"] > 0
     # Measured per contender in its own process: not one number for all (getrusage would report the parent's size).
-    assert len({r["peak_rss_mb"] for r in recs}) > 1
+    assert len({r["peak_rss_mib"] for r in recs}) > 1
     assert set(payload["limits"]) == {"pte fp32 1t", "pte int8 1t", "tflite fp32 1t", "tflite int8 1t"}
     assert set(payload["depthwise_reference"]) == {"pte int8 1t", "tflite int8 1t"}
     assert all(v > 0 for v in payload["depthwise_reference"].values())

@@ -168,6 +168,19 @@ def test_mlpackage_scored_by_the_interpreter_off_macos(exported):
         assert abs(card.psnr["samples"].psnr - other) < 0.1, (precision, card.psnr, other)
 
 
+def test_upscale_says_a_package_runs_in_the_numerics_checker_before_it_starts(exported, tmp_path, capsys):
+    """Off macOS a .mlpackage runs in the MIL interpreter: upscale says so (slow, memory-hungry, a checker) first."""
+    from PIL import Image
+
+    from seemore_edge import upscale
+
+    Image.fromarray(np.full((24, 20, 3), 128, np.uint8)).save(tmp_path / "in.png")
+    code, _, err = run_tool(upscale, [str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--artifact",
+                                      str(exported / "tiny-qat-int8.mlpackage")], capsys)
+    assert code == 0 and (tmp_path / "out.png").is_file()
+    assert err.startswith("note: tiny-qat-int8.mlpackage runs in our MIL interpreter here") and "slow" in err
+
+
 def test_evaluate_artifact_matches_card(exported, capsys, monkeypatch):
     monkeypatch.delenv("SEEMORE_DATA", raising=False)
     artifact = exported / "tiny-qat-int8.pte"

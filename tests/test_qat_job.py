@@ -28,7 +28,7 @@ def test_main_job_end_to_end_and_resume(tiny_checkpoint, tmp_path, capsys, monke
     off_mac = "mil-interpreter" if sys.platform != "darwin" else "coreml"
     assert artifacts["pte"]["executed_by"] == "executorch" and artifacts["mlpackage"]["executed_by"] == off_mac
     assert artifacts["mlpackage"]["psnr"] and artifacts["mlpackage"]["latency_tile_ms"] is None
-    assert artifacts["pte"]["partitions"] == 1 and artifacts["pte"]["size_kb"] > 0
+    assert artifacts["pte"]["partitions"] == 1 and artifacts["pte"]["size_kib"] > 0
     for fmt in ("pte", "tflite"):  # scored in their runtimes, within a few hundredths of a dB of PyTorch INT8
         assert abs(artifacts[fmt]["diff_vs_pytorch_int8"]["samples"]) < 0.1, artifacts[fmt]
     assert "| tiny-x4-qat-int8.pte |" in (out / "report.md").read_text()

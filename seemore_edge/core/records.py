@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -222,8 +223,22 @@ def from_dict(cls, data: dict, where: str = "card"):
     return validate(_build(cls, plain(data), where), where)
 
 
+def strict_json(obj) -> str:
+    """JSON that every parser reads: a float that is not finite (a mean over nothing, a missing latency) is written
+    as null, never as Python's ``NaN``/``Infinity``, which strict parsers (JavaScript's, Go's, jq) reject."""
+    def finite(value):
+        if isinstance(value, float):
+            return value if math.isfinite(value) else None
+        if isinstance(value, dict):
+            return {k: finite(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [finite(v) for v in value]
+        return value
+    return json.dumps(finite(obj), indent=1, allow_nan=False) + "\n"
+
+
 def to_json(card: ModelCard | ArtifactCard) -> str:
-    return json.dumps(dataclasses.asdict(validate(card)), indent=1) + "\n"
+    return strict_json(dataclasses.asdict(validate(card)))
 
 
 def write(path: Path, card: ModelCard | ArtifactCard) -> None:

@@ -51,7 +51,7 @@ def export_set(plan: ArtifactSet, announce: Callable[[Path], None] = lambda path
 
 
 def summary_line(card: ArtifactCard) -> str:
-    size = f"{card.size_bytes / 1024:.0f} KB"
+    size = f"{card.size_bytes / 1024:.0f} KiB"
     if card.psnr is None:
         return f"  {card.file}: {size}, not run here ({card.not_measured})"
     psnr = ", ".join(f"{s} {r.psnr:.2f}" for s, r in card.psnr.items())

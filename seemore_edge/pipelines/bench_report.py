@@ -225,13 +225,13 @@ def write_report(out: Path, payload: dict) -> str:
              f"tile (eager models and 128-tile artifacts) and a 1280x720 output frame ({fw}x{fh} LR, tiled with each "
              f"artifact's tile as the app does: several 128 tiles, or one call of a {fh}x{fw} artifact; one call for "
              f"eager PyTorch); median and p90 of {recs[0]['runs'] if recs else 0} interleaved runs after warm-up.", "",
-             "| contender | tile | threads | input | median ms | p90 ms | x eager full | GMAC/s | % of limit | peak RSS MB |"
-             " size KB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| contender | tile | threads | input | median ms | p90 ms | x eager full | GMAC/s | % of limit | peak RSS MiB |"
+             " size KiB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in recs:
         tile = tile_text(r["tile"]) if r["tile"] else "whole"
         lines.append(f"| {r['contender']} | {tile} | {r['threads']} | {r['input']} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} | "
                      f"{r['speedup_vs_eager_full']:.2f} | {r['gmac_per_s']:.0f} | {r.get('pct_of_limit', '-')} | "
-                     f"{r['peak_rss_mb']:.0f} | {r['size_kb']:.0f} |")
+                     f"{r['peak_rss_mib']:.0f} | {r['size_kib']:.0f} |")
     cpu = payload["cpu"]
     lines += ["", "Throughput limit (two dense 3x3 convs, 256 ch, 96x96, through each runtime), GMAC/s: " +
               ", ".join(f"{k} {v}" for k, v in payload["limits"].items()) + ".", "",

@@ -63,7 +63,7 @@ class Contender:
     tile: Tile | None
     overlap: int
     scale: int
-    size_kb: float
+    size_kib: float
     psnr: dict | None
     path: Path | None = None
 
@@ -168,7 +168,7 @@ def peak_memory(kind: str, path: str, threads: int) -> float:
                          capture_output=True, text=True, env=env, timeout=900)
     if res.returncode != 0:
         raise UserError(f"memory probe of {path} failed: {res.stderr.strip().splitlines()[-1:]}")
-    return json.loads(res.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+    return json.loads(res.stdout.strip().splitlines()[-1])["peak_rss_mib"]
 
 
 def memory_child(kind: str, path: str, threads: int) -> None:
@@ -182,10 +182,10 @@ def memory_child(kind: str, path: str, threads: int) -> None:
     else:
         c = artifact_contender(Path(path), threads)
     c.frame(random_frame(c.scale))
-    print(json.dumps({"peak_rss_mb": _peak_rss_mb()}))
+    print(json.dumps({"peak_rss_mib": _peak_rss_mib()}))
 
 
-def _peak_rss_mb() -> float:
+def _peak_rss_mib() -> float:
     """This process's own high-water mark. Not ``getrusage``: Linux carries ru_maxrss across fork and exec, so a child
     of a large parent reports the parent's size."""
     try:
@@ -259,7 +259,7 @@ def run_bench(args: BenchConfig, artifacts: Path, thread_counts: list[int], tmp:
                        "input": name, "median_ms": round(median, 2), "p90_ms": round(float(np.percentile(ms, 90)), 2),
                        "min_ms": round(float(np.min(ms)), 2),
                        "tile": list(c.tile) if c.tile else None, "overlap": c.overlap if c.tile else None,
-                       "runs": len(ms), "peak_rss_mb": round(rss, 1), "size_kb": round(c.size_kb, 1),
+                       "runs": len(ms), "peak_rss_mib": round(rss, 1), "size_kib": round(c.size_kib, 1),
                        "gmacs": round(gmacs[name], 3), "gmac_per_s": round(gmacs[name] / (median / 1e3), 1),
                        "psnr": c.psnr}
                 lim = limits["dense"].get(f"{c.format} {c.precision} {threads}t")

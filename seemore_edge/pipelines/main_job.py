@@ -34,7 +34,7 @@ from seemore_edge.core.datasets import make_pair
 from seemore_edge.core.errors import UserError
 from seemore_edge.core.imageio import atomic_write
 from seemore_edge.core.metrics import psnr_y
-from seemore_edge.core.records import ArtifactCard
+from seemore_edge.core.records import ArtifactCard, strict_json
 from seemore_edge.core.scoring import bicubic_upscaler, evaluate_sets, model_upscaler, run_model, torch_runner
 from seemore_edge.core.tiling import DEFAULT_OVERLAP, tile_text
 from seemore_edge.core.training_data import PatchBatches, load_train_images
@@ -61,7 +61,7 @@ def cached(path: Path, key: str, compute: Callable[[], dict]):
         if saved.get("key") == key:
             return saved["value"]
     value = compute()
-    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps({"key": key, "value": value}, indent=1) + "\n"))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(strict_json({"key": key, "value": value})))
     return value
 
 
@@ -134,7 +134,7 @@ def run_job(cfg: JobConfig, preset: str | None = None, scale: int | None = None)
     artifacts = export_stage(cfg, out, tune_key, qat_model, reference)
     report = make_report(cfg, ref_parent.name, reference, stats, choice, rows, control_log, qat_log, artifacts,
                          time.perf_counter() - t_start)
-    atomic_write(out / "report.json", lambda tmp: Path(tmp).write_text(json.dumps(report, indent=1) + "\n"))
+    atomic_write(out / "report.json", lambda tmp: Path(tmp).write_text(strict_json(report)))
     md = markdown(report)
     atomic_write(out / "report.md", lambda tmp: Path(tmp).write_text(md))
     return report
@@ -208,12 +208,12 @@ def export_stage(cfg: JobConfig, out: Path, key: str, qat_model: QatModel, refer
 
 def artifact_row(card: ArtifactCard, eager_ms: dict) -> dict:
     return {"file": card.file, "format": card.format, "precision": card.precision, "executed_by": card.executed_by,
-            "size_kb": round(card.size_bytes / 1024, 1), "tile": tile_text(card.tile),
+            "size_kib": round(card.size_bytes / 1024, 1), "tile": tile_text(card.tile),
             "partitions": card.audit.get("partitions"),
             "latency_tile_ms": card.latency.median_ms if card.latency else None, "eager_latency_tile_ms": eager_ms,
             "psnr": {s: v.psnr for s, v in card.psnr.items()} if card.psnr else None,
             "not_measured": card.not_measured,
-            "weights_kb": round(card.audit["weights_bytes"] / 1024, 1) if "weights_bytes" in card.audit else None}
+            "weights_kib": round(card.audit["weights_bytes"] / 1024, 1) if "weights_bytes" in card.audit else None}
 
 
 def calibration_psnr(model, calib, scale) -> float:
@@ -266,6 +266,7 @@ def make_report(cfg: JobConfig, ref_name: str, reference, stats, choice, rows, c
             a["drop_vs_reference"] = {s: round(ref[s]["psnr"] - v, 4) for s, v in a["psnr"].items()}
             a["diff_vs_pytorch_int8"] = {s: round(v - int8[s]["psnr"], 4) for s, v in a["psnr"].items()}
     return {"reference": ref_name, "preset": reference.preset.name, "scale": reference.scale,
+            "expert_ranks": list(reference.preset.expert_ranks),
             "train_dir": cfg.train_dir.name if cfg.train_dir else "scikit-image sample photos",
             "iters": cfg.iters, "batch": cfg.batch, "patch": cfg.patch, "lr": cfg.lr,
             "schedule": "Adam, cosine decay to 0; QAT observers frozen from 75% of the iterations",
@@ -277,6 +278,12 @@ def make_report(cfg: JobConfig, ref_name: str, reference, stats, choice, rows, c
             "wall_s": round(wall, 1)}
 
 
+def _ranks(report: dict, experts: list[int]) -> str:
+    """Experts named by their rank (``rank 8``), as the routing plot names them, not by their index in the layer."""
+    ranks = report.get("expert_ranks")
+    return ", ".join(f"rank {ranks[e]}" for e in experts) if ranks else str(experts)
+
+
 def markdown(r: dict) -> str:
     sets = list(r["drops"])
     lines = [f"# SeemoRe-{r['preset']} x{r['scale']}: fixed routing and INT8 QAT", "",
@@ -284,9 +291,10 @@ def markdown(r: dict) -> str:
              f"{r['batch']} x {r['patch']} px LR patches, lr {r['lr']}, {r['schedule']}; loss {r['loss']}." +
              (f" Kept float beyond the default set: {', '.join(r['float_modules'])}." if r.get("float_modules") else ""),
              "",
-             f"Experts per residual group: {r['experts']['experts']} (rule: {r['experts']['rule']}; calibration PSNR "
-             f"{r['experts']['calibration_psnr']} dB vs {r['experts']['most_frequent']['calibration_psnr']} dB for the "
-             f"most frequent choice {r['experts']['most_frequent']['experts']}).", "",
+             f"Expert per residual group, by rank as in routes.png: {_ranks(r, r['experts']['experts'])} (rule: "
+             f"{r['experts']['rule']}; calibration PSNR {r['experts']['calibration_psnr']} dB vs "
+             f"{r['experts']['most_frequent']['calibration_psnr']} dB for the most frequent choice "
+             f"{_ranks(r, r['experts']['most_frequent']['experts'])}).", "",
              "| model | " + " | ".join(f"{s} PSNR / SSIM" for s in sets) + " |",
              "|---|" + "---|" * len(sets)]
     for key, label in r["row_labels"].items():
@@ -301,13 +309,13 @@ def markdown(r: dict) -> str:
         eager = r["artifacts"][0]["eager_latency_tile_ms"]
         lines += [f"Artifacts (tile {r['artifacts'][0]['tile']} LR px; scored on whole images tiled in their own runtime; "
                   "eager PyTorch per tile: " + ", ".join(f"{k} {v:.0f} ms" for k, v in eager.items()) + "):", "",
-                  "| artifact | executed by | size (KB) | partitions | tile (ms) | "
+                  "| artifact | executed by | size (KiB) | partitions | tile (ms) | "
                   + " | ".join(f"{s} PSNR (drop)" for s in sets) + " |", "|---|---|---|---|---|" + "---|" * len(sets)]
         for a in r["artifacts"]:
             cells = (" | ".join(f"{a['psnr'][s]:.2f} ({a['drop_vs_reference'][s]:+.3f})" for s in sets) if a["psnr"]
                      else " | ".join("not run here" for _ in sets))
             lat = f"{a['latency_tile_ms']:.1f}" if a["latency_tile_ms"] is not None else "-"
-            lines.append(f"| {a['file']} | {a['executed_by'] or '-'} | {a['size_kb']:.0f} | "
+            lines.append(f"| {a['file']} | {a['executed_by'] or '-'} | {a['size_kib']:.0f} | "
                          f"{a['partitions'] if a['partitions'] is not None else '-'} | {lat} | {cells} |")
         lines.append("")
     lines += ["![routing](routes.png)", "", f"Wall time {r['wall_s']:.0f} s.", ""]

@@ -15,6 +15,7 @@ from typing import Callable
 from seemore_edge.core import records
 from seemore_edge.core.checkpoints import WEIGHTS_DIR
 from seemore_edge.core.errors import UserError
+from seemore_edge.core.presets import get_preset
 from seemore_edge.core.records import ArtifactCard, ModelCard
 from seemore_edge.core.tiling import tile_text
 from seemore_edge.pipelines.tile_sweep import sweep_lines
@@ -111,7 +112,7 @@ def edge(r: Records, scale: int) -> str:
     qat = r.card(name)
     ref = r.card(parent).metrics.sets
     labels = {"reference": "reference FP32, dynamic routing",
-              "edge": f"edge FP32, fixed experts {job['experts']['experts']}, before fine-tuning",
+              "edge": f"edge FP32, fixed experts (ranks {_ranks(job)}), before fine-tuning",
               "control": f"edge FP32, fine-tuned {job['iters']} it (control)",
               "int8": f"edge INT8 QAT {job['iters']} it, PyTorch (main job)"}
     rows = [[label] + [f"{job['rows'][key][s]['psnr']:.3f}" for s in SETS] + [""] for key, label in labels.items()]
@@ -133,6 +134,12 @@ def edge(r: Records, scale: int) -> str:
     return table(["model", *SETS, f"drop vs `{parent}`"], rows)
 
 
+def _ranks(job: dict) -> str:
+    """The main job's experts by rank, as its routing plot names them."""
+    ranks = get_preset(job["preset"]).expert_ranks
+    return ", ".join(str(ranks[e]) for e in job["experts"]["experts"])
+
+
 def _drops(ref: dict, scores: dict) -> str:
     return " / ".join(f"{ref[s].psnr - (scores[s].psnr if hasattr(scores[s], 'psnr') else scores[s]['psnr']):.3f}"
                       for s in SETS)
@@ -145,7 +152,7 @@ def main_job_samples(r: Records) -> str:
     eager = job["artifacts"][0]["eager_latency_tile_ms"] if job["artifacts"] else {}
     rows = [["INT8 QAT, PyTorch", "-", "-", "-", f"{job['drops'][only]['int8_vs_reference']:.3f}"]]
     for a in job["artifacts"]:
-        rows.append([f"`{a['file']}`", a["executed_by"] or "not executed here", f"{a['size_kb']:.0f}",
+        rows.append([f"`{a['file']}`", a["executed_by"] or "not executed here", f"{a['size_kib']:.0f}",
                      f"{a['latency_tile_ms']:.1f}" if a["latency_tile_ms"] else "-",
                      f"{a['drop_vs_reference'][only]:.3f}" if a.get("drop_vs_reference") else "-"])
     return (f"{job['iters']} iterations on {job['train_dir']}, scored on `{only}`; wall time {job['wall_s']:.0f} s; "
@@ -169,13 +176,13 @@ def bench(r: Records) -> str:
                      tile_text(frame["tile"]) if frame["tile"] else "whole",
                      f"{tile['median_ms']:.1f}" if tile else "-", f"{frame['median_ms']:.1f}",
                      f"{frame['speedup_vs_eager_full']:.2f}", str(frame.get("pct_of_limit", "-")),
-                     f"{frame['peak_rss_mb']:.0f}", f"{frame['size_kb']:.0f}"])
+                     f"{frame['peak_rss_mib']:.0f}", f"{frame['size_kib']:.0f}"])
     cpu = payload["cpu"]
     dot = ", ".join(cpu["int8_dot_product"]) or "none"
     return (f"{cpu['cpu']}, {threads} threads, INT8 dot-product instructions: {dot}; median of "
             f"{recs[0]['runs']} interleaved runs.\n\n" +
             table(["contender", "tile", "128 tile (ms)", "720p frame (ms)", "x eager FP32 full (frame)",
-                   "% of runtime's limit (frame)", "peak RSS (MB)", "size (KiB)"], rows))
+                   "% of runtime's limit (frame)", "peak RSS (MiB)", "size (KiB)"], rows))
 
 
 # The tile sweeps, both on INT8 dot-product hosts: each format's photo tile (export.PHOTO_TILES) is what each chose (tests/test_bench.py).
@@ -256,7 +263,7 @@ def headline(r: Records) -> str:
         eager = frames.get((f"eager FP32 full (T-x{scale})", ()))
         rows.append([f"`T-x{scale}` FP32 reference", "scoring: what every drop is measured against (PyTorch)",
                      *[f"{ref.metrics.sets[s].psnr:.2f}" for s in SETS], "-",
-                     f"{eager['size_kb']:.0f}" if eager else "-", ms(eager), "-"])
+                     f"{eager['size_kib']:.0f}" if eager else "-", ms(eager), "-"])
         for file, use in files:
             card = r.artifact(file)
             runtime = "; scored by our MIL interpreter (no Core ML off macOS)" if card.executed_by == "mil-interpreter" \
