@@ -12,6 +12,7 @@ whole graph is one partition (tests/test_private_hooks.py shows the partitions i
 """
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -27,10 +28,17 @@ SUFFIX = ".tflite"
 PRECISIONS = ("fp32", "int8")
 RUNTIME = "litert"  # what a card's executed_by says when this runtime measured the file
 PACKAGE = "litert-torch"
+# LiteRT-Torch prints a line per conversion stage, and its MLIR converter logs C++ INFO lines ("Remove trivial
+# rescale op", op counts) that ask the user to fix a graph they did not write; our own "exporting <file> ..." line says
+# what runs. A user who wants them back sets these variables.
+QUIET = {"LITERT_TORCH_SHOW_PROGRESS": "n", "TF_CPP_MIN_LOG_LEVEL": "2"}
+
 
 def export(source, precision: str, tile: tuple[int, int], path: Path, passes: tuple[str, ...] | None = None) -> dict:
     """Convert, then apply the named ``passes`` to the FlatBuffer (all by default; each is optional, and the file
     computes the same without it, only larger or in more delegate partitions)."""
+    for key, value in QUIET.items():
+        os.environ.setdefault(key, value)
     import litert_torch
 
     passes = tuple(PASSES) if passes is None else tuple(passes)
@@ -45,8 +53,10 @@ def export(source, precision: str, tile: tuple[int, int], path: Path, passes: tu
 
         static = pt2e_quantizer.PT2EQuantizer().set_global(
             pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True))
-        model = litert_torch.convert(source.int8(fold_quantize=False), (example,),
-                                     quant_config=QuantConfig(pt2e_quantizer=static))
+        graph = source.int8(fold_quantize=False)
+        for module in graph.modules():  # the converted graph computes eval semantics already (it holds no dropout or
+            module.training = False     # batch-norm state); only its flag said training, and LiteRT-Torch warned
+        model = litert_torch.convert(graph, (example,), quant_config=QuantConfig(pt2e_quantizer=static))
     else:
         model = litert_torch.convert(source.fp32(), (example,))
     content = model.model_content()

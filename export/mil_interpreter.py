@@ -14,6 +14,7 @@ one line naming the op and the package.
 """
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Callable
@@ -26,6 +27,19 @@ from seemore_edge.core.errors import UserError
 
 MODES = ("float32", "float16")
 OPS: dict[str, Callable] = {}
+
+
+class _CoremltoolsNotices(logging.Filter):
+    """coremltools logs, at import, one line per macOS-only library it cannot load off macOS (we never predict through
+    them), that it has not been tested with our torch (the tests here are what test the pair), and that it disables
+    its scikit-learn converter (we do not use it): nothing a user can act on. Every other message passes."""
+    NOTICES = ("Failed to load _ML", "has not been tested with coremltools", "scikit-learn version")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(n in record.getMessage() for n in self.NOTICES)
+
+
+logging.getLogger("coremltools").addFilter(_CoremltoolsNotices())  # this module is where the export floor meets it
 
 
 def op(name: str):
