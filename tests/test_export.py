@@ -16,15 +16,25 @@ from tests.conftest import run_tool
 
 
 @pytest.fixture(scope="module")
-def exported(tiny_qat, tmp_path_factory):
+def export_run(tiny_qat, tmp_path_factory) -> tuple:
+    """The export tool run as a user runs it (its own process, all three formats): (folder, what it printed)."""
+    import subprocess
+    import sys
+
     out = tmp_path_factory.mktemp("export")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("SEEMORE_DATA", raising=False)
-        code = export_tool.main(["--weights", str(tiny_qat), "--formats", "pte,tflite,mlpackage",
-                                 "--precision", "int8,fp32", "--tile", "32", "--overlap", "4", "--out", str(out),
-                                 "--sets", "samples"])
-    assert code == 0
-    return out
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SEEMORE_DATA", "LITERT_TORCH_SHOW_PROGRESS", "TF_CPP_MIN_LOG_LEVEL")}
+    result = subprocess.run([sys.executable, "-m", "seemore_edge.export", "--weights", str(tiny_qat), "--formats",
+                             "pte,tflite,mlpackage", "--precision", "int8,fp32", "--tile", "32", "--overlap", "4",
+                             "--out", str(out), "--sets", "samples"], capture_output=True, text=True, env=env,
+                            timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def exported(export_run):
+    return export_run[0]
 
 
 def test_qat_checkpoint_round_trip(tiny_qat):
@@ -302,3 +312,12 @@ def test_sensitivity_scan(tiny_qat, tiny_checkpoint, tmp_path, capsys, monkeypat
     assert any(g["psnr"]["samples"] != report["all_quantized"]["samples"] for g in groups.values())
     code, _, err = run_tool(sensitivity, ["--weights", str(tiny_checkpoint)], capsys)
     assert code == 2 and "QAT checkpoint" in err
+
+
+def test_export_prints_no_library_noise(export_run):
+    """What export prints is ours: no library warning a user cannot act on (LiteRT-Torch's training-mode warning and
+    stage lines, torch's LeafSpec deprecation, coremltools' import notices, the MLIR converter's INFO logs)."""
+    _, printed = export_run
+    for noise in ("FutureWarning", "WARNING:coremltools", "training mode", "[START]", "Remove trivial", "Warning:"):
+        assert noise not in printed, (noise, printed[-3000:])
+    assert printed.count("exporting ...") == 6
