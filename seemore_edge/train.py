@@ -20,6 +20,11 @@ def parse(argv) -> TrainConfig:
     ap.add_argument("--scale", type=int, default=d.scale)
     ap.add_argument("--train-dir", type=Path, help="folder of HR images (default: scikit-image's photos)")
     ap.add_argument("--iters", type=int, default=d.iters)
+    ap.add_argument("--minutes", type=float,
+                    help="a wall-time budget instead of --iters: the speed of the first steps fixes the iteration count "
+                         "that fits (schedule in fractions of it), and the final weights and card are saved within it")
+    ap.add_argument("--init", help="start from these weights: a shipped name (T-x4) or a checkpoint file, ours or the "
+                                   "authors' .pth (fresh optimizer; the card names it as parent)")
     ap.add_argument("--batch", type=int, default=d.batch, help="total over all processes")
     ap.add_argument("--patch", type=int, default=d.patch, help="LR crop size")
     ap.add_argument("--lr", type=float, default=d.lr)
@@ -36,6 +41,8 @@ def parse(argv) -> TrainConfig:
     ap.add_argument("--device", default=d.device, help="auto, cpu or cuda")
     args = vars(ap.parse_args(argv))
     args.pop("debug")
+    if args["minutes"] is not None and args["minutes"] <= 0:
+        ap.error("--minutes must be positive")
     return TrainConfig(**args)
 
 

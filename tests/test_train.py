@@ -72,3 +72,53 @@ def test_two_processes_stay_identical(tmp_path):
     drifts = [r["replica_drift"] for r in records if "replica_drift" in r]
     assert len(drifts) == 2 and all(d == 0.0 for d in drifts)
     assert len([r for r in records if "loss" in r]) == 4
+
+
+def test_a_minutes_budget_fixes_the_count_and_keeps_the_schedule_in_fractions(tmp_path, capsys, monkeypatch):
+    """``--minutes``: the first steps are timed, the count that fits is fixed, lr halves at 50/80/90/95 % of it, and the
+    final weights and card are written within the budget (plus, at most, one checkpoint's time: the tiny model's
+    take milliseconds; 10 s of slack covers a loaded machine)."""
+    monkeypatch.delenv("SEEMORE_DATA", raising=False)
+    out, budget = tmp_path / "run", 30
+    start = time.perf_counter()
+    code, stdout, _ = run_tool(train, TINY + ["--minutes", str(budget / 60), "--val-every", "100", "--ckpt-every",
+                                              "100", "--out", str(out)], capsys)
+    elapsed = time.perf_counter() - start
+    assert code == 0 and elapsed < budget + 10, elapsed
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    (plan,) = [r for r in records if "planned_iters" in r]
+    planned = plan["planned_iters"]
+    assert planned >= 40 and plan["budget_s"] == budget and f"done: {planned} iterations" in stdout
+    lrs = {r["step"]: r["lr"] for r in records if "lr" in r}
+    assert max(lrs) == planned
+    for step, lr in lrs.items():
+        if step > plan["step"]:  # from the plan on, the schedule is the recipe's, in fractions of the planned count
+            assert lr == pytest.approx(1e-3 * 0.5 ** sum(step >= int(m * planned) for m in (0.5, 0.8, 0.9, 0.95)))
+    assert lrs[planned] == pytest.approx(1e-3 / 16)
+    card = json.loads((out / "final.json").read_text())
+    assert card["recipe"]["iterations"] == planned and "minutes of wall time" in card["recipe"]["budget"]
+    assert card["training"]["trained_steps"] == planned
+    code, _, err = run_tool(train, TINY + ["--minutes", "1", "--resume", "--out", str(out)], capsys)
+    assert code == 2 and "--resume --iters N" in err
+
+
+def test_init_starts_from_the_given_weights(tiny_checkpoint, tmp_path, capsys, monkeypatch):
+    """``--init``: the run starts from those weights (with lr 0 it ends on them exactly) and its card names them."""
+    import hashlib
+
+    import torch
+
+    monkeypatch.delenv("SEEMORE_DATA", raising=False)
+    out = tmp_path / "run"
+    code, _, err = run_tool(train, TINY + ["--iters", "2", "--lr", "0", "--val-every", "100", "--init",
+                                           str(tiny_checkpoint), "--out", str(out)], capsys)
+    assert code == 0, err
+    start, end = load_model(tiny_checkpoint), load_model(out / "final.safetensors")
+    assert all(torch.equal(a, b) for a, b in zip(start.state_dict().values(), end.state_dict().values()))
+    card = json.loads((out / "final.json").read_text())
+    assert card["parent"] == {"name": tiny_checkpoint.stem,
+                              "sha256": hashlib.sha256(tiny_checkpoint.read_bytes()).hexdigest()}
+    assert card["recipe"]["init"].startswith(f"the weights of {tiny_checkpoint.stem}")
+    code, _, err = run_tool(train, ["--preset", "tiny", "--scale", "2", "--iters", "1", "--init",
+                                    str(tiny_checkpoint), "--out", str(tmp_path / "x2")], capsys)
+    assert code == 2 and "x4, but x2 was asked for" in err

@@ -48,3 +48,5 @@ class TrainConfig:
     workers: int | None = None
     seed: int = 0
     device: str = "auto"
+    minutes: float | None = None  # a wall-time budget: the iteration count is fixed from the measured speed
+    init: str | None = None  # start from these weights (a shipped name or a file, ours or the authors')

@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from seemore_edge.core.checkpoints import build_model, save_model
+from seemore_edge.core.checkpoints import build_model, load_model, parent_of, resolve_weights, save_model
 from seemore_edge.core.datasets import SAMPLES, data_root
 from seemore_edge.core.errors import UserError
 from seemore_edge.core.imageio import atomic_write
@@ -62,8 +62,13 @@ def set_rng_states(s: dict) -> None:
 
 
 def train(args: TrainConfig) -> int:
-    """The reference recipe, run to ``args.iters`` or until a stop signal; returns the exit status."""
+    """The reference recipe, run to ``args.iters`` (or to the count ``args.minutes`` fixes) or until a stop signal;
+    returns the exit status."""
+    t_begin = time.perf_counter()  # a --minutes budget counts from here: loading and start-up are part of it
     scale = check_scale(args.scale)
+    if args.minutes and args.resume:
+        raise UserError("--minutes fixes the iteration count of a new run; a run is resumed with --resume --iters N "
+                        "(N: the count its log's 'planned_iters' record gives)")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
@@ -93,7 +98,9 @@ def train(args: TrainConfig) -> int:
             raise UserError(f"--out {out}: not writable")
 
     torch.manual_seed(args.seed)
-    model = build_model(args.preset, scale).to(device)
+    model = build_model(args.preset, scale)
+    parent = _init_from(model, args.init) if args.init else None
+    model = model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.99))
@@ -110,6 +117,7 @@ def train(args: TrainConfig) -> int:
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step, best, wall = state["step"], state["best_psnr"], state.get("wall_s", 0.0)
+        parent = state.get("parent", parent)
         last_psnr = state.get("last_psnr", float("nan"))
         set_rng_states(state["rng"])
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
@@ -135,17 +143,21 @@ def train(args: TrainConfig) -> int:
             return
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                  "step": step, "best_psnr": best, "last_psnr": last_psnr, "wall_s": wall_now(), "rng": rng_states(),
-                 "args": dataclasses.asdict(args)}
+                 "args": dataclasses.asdict(args), "parent": parent}
         buffer = io.BytesIO()
         torch.save(state, buffer)
         # gzip removes the zip container's per-tensor padding, which matters because the repo carries these states
         atomic_write(ckpt, lambda tmp: Path(tmp).write_bytes(gzip.compress(buffer.getvalue(), compresslevel=6)))
 
-    bar = tqdm(total=args.iters, initial=step, desc=f"train {args.preset} x{scale}", unit="it", disable=not main_proc)
+    budget = Budget(args, t_begin) if args.minutes else None
+    if budget:
+        args.iters = budget.PLACEHOLDER  # until the first steps are timed; the schedule reads args.iters each step
+    bar = tqdm(total=None if budget else args.iters, initial=step, desc=f"train {args.preset} x{scale}", unit="it",
+               disable=not main_proc)
     t_last, losses, last_loss = time.perf_counter(), [], float("nan")
     model.train()
     workers = args.workers if args.workers is not None else (6 if device.type == "cuda" else 0)
-    loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(step, args.iters),
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=range(step, args.iters),  # (budget: open)
                                          num_workers=workers, pin_memory=device.type == "cuda",
                                          worker_init_fn=_ignore_interrupts)
     for lr_img, hr_img in loader:
@@ -162,6 +174,15 @@ def train(args: TrainConfig) -> int:
         step += 1
         losses.append(loss.item())
         bar.update(1)
+        if budget:
+            planned = budget.after_step(step, world)
+            if planned is not None:
+                args.iters = planned
+                bar.total = planned
+                bar.refresh()
+                if main_proc:
+                    _append(log_path, {"step": step, "planned_iters": planned, "budget_s": budget.seconds,
+                                       "it_s": round(budget.rate, 3)})
         if main_proc and (step % args.log_every == 0 or step == args.iters):
             now = time.perf_counter()
             rec = {"step": step, "loss": float(np.mean(losses)), "lr": sched.get_last_lr()[0],
@@ -169,31 +190,106 @@ def train(args: TrainConfig) -> int:
             _append(log_path, rec)
             last_loss, t_last, losses = rec["loss"], now, []
             bar.set_postfix(loss=f"{last_loss:.4f}", psnr=f"{last_psnr:.2f}")
+        if budget and step < args.iters and _any(budget.must_stop(step), world):
+            if main_proc:
+                _append(log_path, {"step": step, "budget_stop": f"stopped at {step} of {args.iters} planned "
+                                                                 "iterations to save within the budget"})
+            args.iters = step
         if step % args.val_every == 0 or step == args.iters:
             if main_proc:
+                t_val = time.perf_counter()
                 result = evaluate_sets(model_upscaler(model), root, val_sets, scale, progress=False)
+                if budget:
+                    budget.val_s = max(budget.val_s, time.perf_counter() - t_val)
                 model.train()
                 last_psnr = result["sets"][val_sets[0]]["psnr"]
                 _append(log_path, {"step": step, "val": result["sets"]})
                 if last_psnr > best:
                     best = last_psnr
-                    save_model(model, out / "best.safetensors", _card(args, step, result, device, world, wall_now()))
+                    save_model(model, out / "best.safetensors", _card(args, step, result, device, world, wall_now(), parent))
                 bar.set_postfix(loss=f"{last_loss:.4f}", psnr=f"{last_psnr:.2f}")
         if step % args.ckpt_every == 0 or step == args.iters or _any(stop.raised, world):
+            t_save = time.perf_counter()
             save()
+            if budget:
+                budget.save_s = max(budget.save_s, time.perf_counter() - t_save)
             if _any(stop.raised, world):
                 bar.close()
                 if main_proc:
-                    print(f"stopped at step {step}; continue with --resume")
+                    print(f"stopped at step {step}; continue with --resume" +
+                          (f" --iters {args.iters}" if budget and args.iters != budget.PLACEHOLDER else ""))
                 break
+        if step >= args.iters:
+            break
     bar.close()
     if main_proc and step >= args.iters:
-        save_model(model, out / "final.safetensors", _card(args, step, None, device, world, wall_now()))
+        save_model(model, out / "final.safetensors", _card(args, step, None, device, world, wall_now(), parent))
         plot_training(log_path, out / "curves.png")
         print(f"done: {step} iterations, best {val_sets[0]} PSNR {best:.2f} dB; weights in {out}")
     if world > 1:
         dist.destroy_process_group()
     return 0
+
+
+def _init_from(model: torch.nn.Module, init: str) -> dict:
+    """Load ``init``'s weights into ``model`` (same preset and scale, the paper's dynamic routing) and return it as
+    the card's parent."""
+    path = resolve_weights(init)
+    source = load_model(path, scale=model.scale, preset=model.preset.name)
+    if source.routing != "dynamic":
+        raise UserError(f"--init {init}: a fixed-routing model; the reference recipe trains the dynamic one")
+    model.load_state_dict(source.state_dict())
+    p = parent_of(path)
+    return {"name": p.name, "sha256": p.sha256}
+
+
+class Budget:
+    """A wall-time budget (``--minutes``) turned into an iteration count. The first steps are timed (after a few
+    warm-up steps: the first ones allocate and tune); the count then fills what is left of the budget after the
+    validations and checkpoints the run will make, each costed as the slowest one seen so far (or a guess until one
+    is seen), and a 5% margin. Should the run still fall behind, ``must_stop`` ends it early enough to save."""
+    PLACEHOLDER = 10 ** 9
+    WARMUP, PROBE = 3, 10
+
+    def __init__(self, args: TrainConfig, t_begin: float):
+        self.args, self.t_begin = args, t_begin
+        self.seconds = args.minutes * 60
+        self.rate = 0.0
+        self.t_probe = None
+        self.val_s = self.save_s = 0.0
+        self.step_s = 0.0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t_begin
+
+    def after_step(self, step: int, world: int) -> int | None:
+        """The planned iteration count once the probe steps are timed, else None."""
+        if step == self.WARMUP:
+            self.t_probe = time.perf_counter()
+        probed = step - self.WARMUP
+        if self.t_probe is None or probed < self.PROBE and self.elapsed() < 0.1 * self.seconds:
+            return None
+        if self.rate:
+            return None
+        self.rate = probed / max(time.perf_counter() - self.t_probe, 1e-9)
+        self.step_s = 1 / self.rate
+        a = self.args
+        val = self.val_s or 20 * self.step_s  # guesses until one of each is timed; must_stop corrects what they miss
+        save = self.save_s or 5 * self.step_s
+        left = self.seconds * 0.95 - self.elapsed() - val - save  # the final validation and save
+        per_step = self.step_s + val / a.val_every + save / a.ckpt_every
+        planned = step + max(0, int(left / per_step))
+        if world > 1:  # every process must plan the same count
+            t = torch.tensor([planned])
+            dist.all_reduce(t, op=dist.ReduceOp.MIN)
+            planned = int(t.item())
+        return max(planned, step)
+
+    def must_stop(self, step: int) -> bool:
+        """True when one more step, the final validation and the final save would end past the budget."""
+        if not self.rate:
+            return self.elapsed() > 0.5 * self.seconds  # still unplanned at half the budget: stop and save
+        return self.elapsed() + self.step_s + self.val_s + self.save_s > self.seconds * 0.98
 
 
 def _ignore_interrupts(_worker: int) -> None:
@@ -228,8 +324,13 @@ def _hardware(device: torch.device, world: int) -> str:
     return f"{world} process(es) x {torch.get_num_threads()} thread(s), {cpu} ({os.cpu_count()} cores)"
 
 
-def _card(args: TrainConfig, step: int, val: dict | None, device: torch.device, world: int, wall: float) -> dict:
-    return {"recipe": {"loss": "L1 + 0.1 FFT-L1", "optimizer": "Adam(1e-3, betas 0.9/0.99)",
+def _card(args: TrainConfig, step: int, val: dict | None, device: torch.device, world: int, wall: float,
+          parent: dict | None = None) -> dict:
+    start = {"init": f"the weights of {parent['name']} (sha256 {parent['sha256'][:12]}), fresh optimizer"} if parent \
+        else {}
+    budget = {"budget": f"{args.minutes:g} minutes of wall time fixed the iteration count"} if args.minutes else {}
+    return {**({"parent": parent} if parent else {}),
+            "recipe": {"loss": "L1 + 0.1 FFT-L1", "optimizer": f"Adam({args.lr:g}, betas 0.9/0.99)", **start, **budget,
                        "schedule": f"lr halved at {', '.join(str(int(m * args.iters)) for m in MILESTONES)}",
                        "iterations": args.iters, "batch": args.batch, "lr_patch": args.patch,
                        "train_dir": str(args.train_dir) if args.train_dir else "scikit-image sample photos",
