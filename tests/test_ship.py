@@ -9,7 +9,7 @@ from seemore_edge import ship
 from seemore_edge.core.checkpoints import load_model
 
 
-def test_ship_fp32_and_qat(tiny_checkpoint, tmp_path, data_root, monkeypatch):
+def test_ship_fp32_and_qat(tiny_checkpoint, tmp_path, data_root, monkeypatch, capsys):
     torch.manual_seed(0)
     prepared = prepare_for("tiny", 4, (2,))
     with torch.no_grad():
@@ -25,3 +25,9 @@ def test_ship_fp32_and_qat(tiny_checkpoint, tmp_path, data_root, monkeypatch):
     load_model(tmp_path / "weights" / "tiny-x4.safetensors")
     assert "INT8" in json.loads((tmp_path / "weights" / "tiny-x4-qat.json").read_text())["metrics"]["protocol"]
     load_qat(tmp_path / "weights" / "tiny-x4-qat.safetensors")
+    # A shipped reference is replaced only by weights that score higher on every set: the same weights are not.
+    before = (tmp_path / "weights" / "tiny-x4.json").read_text()
+    assert ship.main([str(tiny_checkpoint), "tiny-x4", "--data-root", str(data_root), "--into",
+                      str(tmp_path / "weights")]) == 0
+    assert "kept the shipped tiny-x4: the new weights are not higher on every set" in capsys.readouterr().out
+    assert (tmp_path / "weights" / "tiny-x4.json").read_text() == before

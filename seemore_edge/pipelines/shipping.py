@@ -19,8 +19,11 @@ from seemore_edge.core.scoring import evaluate_sets, format_table, model_upscale
 PROTOCOL = "Y channel, MATLAB bicubic LR, scale-pixel border"
 
 
-def ship(checkpoint: Path, name: str, root: Path, note: str = "", folder: Path = WEIGHTS_DIR) -> ModelCard:
-    """Score ``checkpoint`` (a QAT one as its converted INT8 graph in PyTorch) and write it as ``<folder>/<name>``."""
+def ship(checkpoint: Path, name: str, root: Path, note: str = "", folder: Path = WEIGHTS_DIR,
+         force: bool = False) -> ModelCard:
+    """Score ``checkpoint`` (a QAT one as its converted INT8 graph in PyTorch) and write it as ``<folder>/<name>``.
+    An FP32 reference already shipped under ``name`` is replaced only by weights that score higher on every set
+    (every drop in the project is measured against it), unless ``force``."""
     t0 = time.perf_counter()
     card = read_model_card(checkpoint)
     if is_qat_checkpoint(checkpoint):
@@ -42,6 +45,16 @@ def ship(checkpoint: Path, name: str, root: Path, note: str = "", folder: Path =
                                             "note": note or card.note}, f"{name}.json")
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}.safetensors"
+    old = read_model_card(target) if target.is_file() else None
+    if old is not None and old.kind == "fp32" and card.kind == "fp32" and old.metrics is not None and not force:
+        before = {s: old.metrics.sets[s].psnr for s in DEFAULT_SETS if s in old.metrics.sets}
+        after = {s: result["sets"][s]["psnr"] for s in before}
+        versus = ", ".join(f"{s} {after[s]:.3f} vs {before[s]:.3f}" for s in before)
+        if len(before) < len(DEFAULT_SETS) or any(after[s] <= before[s] for s in before):
+            print(f"kept the shipped {name}: the new weights are not higher on every set ({versus} dB); "
+                  "--force replaces it anyway")
+            return old
+        print(f"replacing the shipped {name}: higher on every set ({versus} dB)")
     atomic_write(target, lambda tmp: shutil.copyfile(checkpoint, tmp))
     records.write(card_path(target), shipped)
     (load_qat if is_qat_checkpoint(target) else load_model)(target)  # the shipped file loads

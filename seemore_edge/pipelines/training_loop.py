@@ -267,10 +267,10 @@ class Budget:
         if step == self.WARMUP:
             self.t_probe = time.perf_counter()
         probed = step - self.WARMUP
-        if self.t_probe is None or probed < self.PROBE and self.elapsed() < 0.1 * self.seconds:
+        if self.rate or self.t_probe is None or probed < 1:
             return None
-        if self.rate:
-            return None
+        if probed < self.PROBE and time.perf_counter() - self.t_probe < 0.05 * self.seconds:
+            return None  # timed over PROBE steps, or fewer when slow steps would eat 5% of the budget
         self.rate = probed / max(time.perf_counter() - self.t_probe, 1e-9)
         self.step_s = 1 / self.rate
         a = self.args
