@@ -3,7 +3,7 @@ cards; open the printed URL (on a phone too) and the model upscales a photo on t
 
 Without ``--artifacts`` the shipped ``T-x4-qat`` and ``T-x2-qat`` are exported (INT8 and FP32, the ``.tflite`` photo
 tile, 256, and the one-call tile of a 720p frame) into ``out/demo/artifacts``, once: the page's default, x4 INT8 at
-the photo tile, first (about a minute here), then the server starts and the other seven follow in the background,
+the photo tile, first (serving 99 s after the start on a fresh clone here), then the server starts and the other seven follow in the background,
 each listed by the page as it becomes ready; a later start reuses them all. It listens on localhost;
 ``--host 0.0.0.0`` opens it to the local network. Phones get WASM threads only over https (``--cert``/``--key``); over plain http they run one thread."""
 from __future__ import annotations

@@ -78,7 +78,6 @@ class DemoExport:
     first: ArtifactSet
     rest: list[ArtifactSet]
     pending: list[str] = field(default_factory=list)
-    failed: str | None = None
 
     def run_rest(self) -> None:
         try:
@@ -86,8 +85,8 @@ class DemoExport:
                 export_set(plan, lambda path: print(f"exporting {path.name} in the background ...", flush=True))
                 self.pending = [p for p in self.pending if not (plan.out / p).is_file()]
         except Exception as e:  # noqa: BLE001 (a background export must not kill the server that serves the rest)
-            self.failed = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
-            print(f"demo: the background export stopped: {self.failed}", flush=True)
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            print(f"demo: the background export stopped: {type(e).__name__}: {first}", flush=True)
         finally:
             self.pending = []
 
@@ -95,7 +94,7 @@ class DemoExport:
 def demo_export(weights: list[str], folder: Path, threads: int | None) -> DemoExport:
     """Each shipped model's ``.tflite`` files for the page: INT8 and FP32, the photo tile and the one-call tile of a
     720p frame (180x320 at x4, 360x640 at x2). The first plan is the page's default, the first model's INT8 file at
-    the photo tile: alone it takes about a minute to export and verify here; all eight take many minutes. Files
+    the photo tile: the server started 99 s after the command on a fresh clone here (2-core AMD EPYC). Files
     whose cards still match are reused, so a second start is immediate."""
     folder.mkdir(parents=True, exist_ok=True)
     plans = []
