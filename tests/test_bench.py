@@ -3,12 +3,13 @@ measured through each runtime, and the JSON, report and plot written by one comm
 import hashlib
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from quant.int8_graph import freeze_observers
 from quant.int8_checkpoint import prepare_for, save_qat
-from seemore_edge import bench, export as export_tool
+from seemore_edge import bench
 from export import photo_tile
 from seemore_edge.pipelines.browser_page import browser_missing
 from seemore_edge.pipelines.readme_tables import SWEEPS
@@ -16,36 +17,46 @@ from seemore_edge.pipelines.tile_sweep import BROWSER, chosen_tiles, scale_of, s
 from tests.conftest import REPO, run_tool
 
 
-def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
-    monkeypatch.delenv("SEEMORE_DATA", raising=False)
+def _tiny_qat_with_parent(folder, scale):
+    """A tiny QAT checkpoint whose card names its FP32 parent (the bench's default reference), and that parent."""
+    from seemore_edge import build_model, save_model
+
     torch.manual_seed(0)
-    prepared = prepare_for("tiny", 4, (2,))
+    reference = folder / f"tiny-x{scale}.safetensors"
+    save_model(build_model("tiny", scale), reference, {"recipe": {"init": "random, seed 0, for tests"}})
+    prepared = prepare_for("tiny", scale, (2,))
     with torch.no_grad():
         prepared(torch.rand(2, 3, 48, 48))
     freeze_observers(prepared)
-    qat = tmp_path / "tiny-qat.safetensors"
-    save_qat(prepared, "tiny", 4, (2,), qat, {})
-    artifacts = tmp_path / "artifacts"
-    assert export_tool.main(["--weights", str(qat), "--formats", "pte,tflite", "--precision", "int8",
-                             "--tile", "128", "--overlap", "16", "--out", str(artifacts), "--sets", "samples",
-                             "--threads", "1"]) == 0
-    # A frame-shaped artifact beside them: it takes the frame in its own tiles and has no 128-tile record.
-    assert export_tool.main(["--weights", str(qat), "--formats", "pte", "--precision", "int8", "--tile", "64x96",
-                             "--overlap", "8", "--out", str(artifacts), "--sets", "samples", "--threads", "1"]) == 0
-    # And one at the frame's own 180x320 tile, whose ETDump profile meets the floor's convolutions family by family.
-    assert export_tool.main(["--weights", str(qat), "--formats", "pte", "--precision", "int8", "--tile", "180x320",
-                             "--out", str(artifacts), "--sets", "samples", "--threads", "1"]) == 0
+    qat = folder / ("tiny-qat.safetensors" if scale == 4 else f"tiny-x{scale}-qat.safetensors")
+    parent = {"name": str(reference), "sha256": hashlib.sha256(reference.read_bytes()).hexdigest()}
+    save_qat(prepared, "tiny", scale, (2,), qat, {"parent": parent})
+    return qat, reference
+
+
+def test_bench_tiny(tmp_path, capsys, monkeypatch):
+    """The README's default path on a tiny x4 model: no --artifacts, so the QAT model's default set is exported first
+    (INT8 and FP32 at the 128 tile, INT8 at the 180x320 frame tile) and only those files are contenders (the limit and
+    floor files live elsewhere); the reference defaults to the QAT model's parent."""
+    monkeypatch.delenv("SEEMORE_DATA", raising=False)
+    qat, reference = _tiny_qat_with_parent(tmp_path, 4)
     out, js = tmp_path / "bench", tmp_path / "bench.json"
-    code, stdout, err = run_tool(bench, ["--artifacts", str(artifacts), "--reference", str(tiny_checkpoint), "--qat",
-                                         str(qat), "--threads", "1", "--runs", "3", "--out", str(out), "--json",
-                                         str(js)], capsys)
+    code, stdout, err = run_tool(bench, ["--qat", str(qat), "--threads", "1", "--runs", "3", "--out", str(out),
+                                         "--json", str(js)], capsys)
     assert code == 0, err
     payload = json.loads(js.read_text())
+    assert payload["scale"] == 4 and payload["frame_lr"] == [180, 320]
     recs = payload["records"]
+    contenders = {r["contender"] for r in recs}
+    assert {n for n in contenders if not n.startswith("eager")} == {
+        "tiny-qat-int8.pte", "tiny-qat-fp32.pte", "tiny-qat-int8.tflite", "tiny-qat-fp32.tflite",
+        "tiny-qat-int8-180x320.pte", "tiny-qat-int8-180x320.tflite"}
+    assert f"eager FP32 full ({reference})" in contenders
     assert {r["format"] for r in recs} == {"eager", "pte", "tflite"}
-    assert {r["input"] for r in recs} == {"tile128", "frame720p"} and len(recs) == 4 * 2 + 2
-    (wide,) = [r for r in recs if r["contender"] == "tiny-qat-int8-64x96.pte"]
-    assert wide["input"] == "frame720p" and wide["tile"] == [64, 96]
+    # Eager models and 128-tile files on both inputs; a frame-tile file's one call is its frame record.
+    assert {r["input"] for r in recs} == {"tile128", "frame720p"} and len(recs) == 6 * 2 + 2
+    (wide,) = [r for r in recs if r["contender"] == "tiny-qat-int8-180x320.pte"]
+    assert wide["input"] == "frame720p" and wide["tile"] == [180, 320]
     for r in recs:
         assert 0 < r["min_ms"] <= r["median_ms"] <= r["p90_ms"] and r["peak_rss_mib"] > 50 and r["size_kib"] > 0
     # Measured per contender in its own process: not one number for all (getrusage would report the parent's size).
@@ -57,15 +68,16 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     assert (out / "report.md").exists() and (out / "psnr_latency.png").stat().st_size > 0
     # The ETDump profile of the INT8 .pte: XNNPACK's own kernels, INT8 convs among them, adding up to about one tile.
     profiles = {p["file"]: p for p in payload["profiles"]}
-    assert set(profiles) == {"tiny-qat-int8.pte", "tiny-qat-int8-64x96.pte", "tiny-qat-int8-180x320.pte"}
+    assert set(profiles) == {"tiny-qat-int8.pte", "tiny-qat-fp32.pte", "tiny-qat-int8-180x320.pte"}
     prof = profiles["tiny-qat-int8.pte"]
-    assert prof["tile"] == [128, 128] and profiles["tiny-qat-int8-64x96.pte"]["tile"] == [64, 96]
+    assert prof["tile"] == [128, 128] and profiles["tiny-qat-int8-180x320.pte"]["tile"] == [180, 320]
     kernels = {k["kernel"]: k for k in prof["kernels"]}
     assert any("QC8" in name for name in kernels) and abs(sum(k["pct"] for k in prof["kernels"]) - 100) < 1
-    tile_ms = next(r["median_ms"] for r in recs if r["format"] == "pte" and r["input"] == "tile128")
+    tile_ms = next(r["median_ms"] for r in recs if r["contender"] == "tiny-qat-int8.pte" and r["input"] == "tile128")
     assert 0.3 * tile_ms < prof["total_ms"] < 3 * tile_ms, (prof["total_ms"], tile_ms)
     assert prof["total_ms"] < prof["call_ms"] < 3 * tile_ms, (prof["call_ms"], tile_ms)  # kernels run inside the call
     report = (out / "report.md").read_text()
+    assert "1280x720 output frame (320x180 LR" in report
     assert "Where the time of one 128x128 tile goes" in report and "are spent outside the kernels" in report and f"CPU: {payload['cpu']['cpu']};" in report
     # The gap, in figures of this run: INT8 vs FP32 limits, pixels the tiling computes, convs' own share of the limit.
     assert "tiny-qat-int8.pte: a 720p frame is 6 call(s) of 128x128, 1.71x the frame's pixels" in report
@@ -92,54 +104,63 @@ def test_bench_tiny(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     # The depthwise target (a share of the INT8 limit) read in the frame-tile .pte's ETDump, beside the reference.
     (dw,) = [line for line in report.splitlines() if line.startswith("- Target, depthwise convolutions")]
     assert "tiny-qat-int8-180x320.pte's ETDump" in dw and "15% of the INT8 limit" in dw and "depthwise reference" in dw
-    # The demo page as a contender, in the same run: the .tflite in headless Chromium on both inputs.
+    # The demo page as a contender, in the same run: each .tflite in headless Chromium on the inputs it takes.
     if browser_missing() is None:
-        (tile, frame) = sorted(payload["browser"]["records"], key=lambda r: r["input"], reverse=True)
-        assert tile["file"] == frame["file"] == "tiny-qat-int8.tflite" and frame["input"] == "frame720p"
-        assert all(0 < r["min_ms"] <= r["median_ms"] <= r["p90_ms"] and r["runs"] == 3 for r in (tile, frame))
+        browser = {(r["file"], r["input"]): r for r in payload["browser"]["records"]}
+        assert set(browser) == {("tiny-qat-int8.tflite", "tile128"), ("tiny-qat-int8.tflite", "frame720p"),
+                                ("tiny-qat-fp32.tflite", "tile128"), ("tiny-qat-fp32.tflite", "frame720p"),
+                                ("tiny-qat-int8-180x320.tflite", "frame720p")}
+        assert all(0 < r["min_ms"] <= r["median_ms"] <= r["p90_ms"] and r["runs"] == 3 for r in browser.values())
         assert "## In the browser" in report and "| tiny-qat-int8.tflite | 128x128 | 1 (1) | frame720p |" in report
     else:
         assert payload["browser"]["skipped"] and "Not run:" in report
-    code, stdout, _ = run_tool(bench, ["--artifacts", str(artifacts), "--android"], capsys)
+
+
+def test_bench_android_prints_the_phone_command_lines(tmp_path, capsys):
+    qat, _ = _tiny_qat_with_parent(tmp_path, 4)
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    for name in ("tiny-qat-int8.pte", "tiny-qat-int8.tflite"):
+        (artifacts / name).write_bytes(b"")  # only the names are read: nothing runs here
+    code, stdout, _ = run_tool(bench, ["--qat", str(qat), "--artifacts", str(artifacts), "--android"], capsys)
     assert code == 0 and "benchmark_model --graph=/data/local/tmp/tiny-qat-int8.tflite" in stdout
+    assert "executor_runner --model_path /data/local/tmp/tiny-qat-int8.pte" in stdout
 
 
-def test_bench_without_artifacts_exports_the_default_set(tmp_path, capsys, monkeypatch):
-    """The README's default path: no --artifacts, so the QAT model's default set is exported first, and only those
-    files are contenders (the limit and floor files live elsewhere). Run at x2, where the frame is a 360x640 LR input
-    and the reference defaults to the QAT model's parent."""
+def test_the_default_set_at_x2_takes_the_360x640_frame_tile(tmp_path, capsys, monkeypatch):
+    """At x2 the frame is a 360x640 LR input: the default set's frame-tile files are made for it (the x4 run above
+    exports the same plan), and a reference of another scale is refused in one line before anything is exported."""
     from seemore_edge import build_model, save_model
-    from seemore_edge.core.checkpoints import card_path
+    from seemore_edge.pipelines import bench_run
 
-    monkeypatch.delenv("SEEMORE_DATA", raising=False)
-    torch.manual_seed(0)
-    reference = tmp_path / "tiny-x2.safetensors"
-    save_model(build_model("tiny", 2), reference, {"recipe": {"init": "random, seed 0, for tests"}})
-    prepared = prepare_for("tiny", 2, (2,))
-    with torch.no_grad():
-        prepared(torch.rand(2, 3, 48, 48))
-    freeze_observers(prepared)
-    qat = tmp_path / "tiny-x2-qat.safetensors"
-    parent = {"name": str(reference), "sha256": hashlib.sha256(reference.read_bytes()).hexdigest()}
-    save_qat(prepared, "tiny", 2, (2,), qat, {"parent": parent})
-    js = tmp_path / "bench.json"
-    code, stdout, err = run_tool(bench, ["--qat", str(qat), "--threads", "1", "--runs", "1",
-                                         "--out", str(tmp_path / "bench"), "--json", str(js)], capsys)
-    assert code == 0, err
-    payload = json.loads(js.read_text())
-    assert payload["scale"] == 2 and payload["frame_lr"] == [360, 640]
-    contenders = {r["contender"]: r for r in payload["records"]}
-    assert {n for n, r in contenders.items() if r["role"] == "artifact"} == {
-        "tiny-x2-qat-int8.pte", "tiny-x2-qat-fp32.pte", "tiny-x2-qat-int8.tflite", "tiny-x2-qat-fp32.tflite",
-        "tiny-x2-qat-int8-360x640.pte", "tiny-x2-qat-int8-360x640.tflite"}
-    assert f"eager FP32 full ({reference})" in contenders
-    assert "1280x720 output frame (640x360 LR" in (tmp_path / "bench" / "report.md").read_text()
-    # A reference of another scale is refused in one line.
+    planned = []
+    monkeypatch.setattr(bench_run, "export_set", lambda plan, announce: planned.append(plan))
+    bench_run.export_default_set("tiny-x2-qat.safetensors", 2, tmp_path / "artifacts", 1)
+    assert [(p.formats, p.precisions, tuple(p.tile)) for p in planned] == [
+        (["pte", "tflite"], ["int8", "fp32"], (128, 128)), (["pte", "tflite"], ["int8"], (360, 640))]
+    qat, _ = _tiny_qat_with_parent(tmp_path, 2)
     x4 = tmp_path / "tiny-x4.safetensors"
     save_model(build_model("tiny", 4), x4, {})
     code, _, err = run_tool(bench, ["--qat", str(qat), "--reference", str(x4), "--out", str(tmp_path / "b")], capsys)
     assert code != 0 and f"is x4 but --qat {qat} is x2" in err and len(err.strip().splitlines()) == 1
-    assert card_path(qat).is_file()
+    assert not planned[2:]
+
+
+def test_a_frame_tile_artifact_is_timed_on_the_frame_alone():
+    """A file made for another tile than 128 (the frame tile, or any other) has no 128-tile record: it takes the
+    frame in its own tiles."""
+    from seemore_edge.pipelines.bench_run import Contender, random_frame, time_interleaved
+
+    shapes = []
+
+    def run(x):
+        shapes.append(x.shape[2:])
+        return x.repeat(4, axis=2).repeat(4, axis=3)
+    wide = Contender("wide", "artifact", "pte", "int8", run, (64, 96), 8, 4, 1.0, None)
+    inputs = {"tile128": ("tile", np.zeros((1, 3, 128, 128), np.float32)), "frame720p": ("frame", random_frame(4))}
+    times = time_interleaved([wide], inputs, 2)
+    assert set(times) == {("wide", "frame720p")} and len(times[("wide", "frame720p")]) == 2
+    assert set(shapes) == {(64, 96)}
 
 
 def test_conv_floor_keeps_every_conv(tmp_path):
