@@ -13,7 +13,8 @@ the model's convolutions alone in each INT8 runtime (export/conv_floor.py); the 
 
 Phones: ``--android`` prints the adb command lines that run the same artifacts with ExecuTorch's and LiteRT's
 benchmark binaries on an attached device (paths given with --et-runner/--litert-benchmark); they are not run here.
-Browsers: every ``.tflite`` also runs in the demo page in headless Chromium (LiteRT.js WASM) on the same inputs, before
+Browsers: every ``.tflite`` also runs in the demo page in headless Chromium (LiteRT.js WASM; with ``--accelerator
+wasm,webgpu`` also WebGPU on Chromium's software adapter, labelled so: not a GPU's speed) on the same inputs, before
 the native runs, when Node, Chromium and the page's npm packages are here (the report says why not otherwise).
 """
 from __future__ import annotations
@@ -42,6 +43,7 @@ def parse(argv):
     ap.add_argument("--json", type=Path, help="records, one per (contender, input, threads)")
     ap.add_argument("--out", type=Path, default=Path("out/bench"), help="report.md and plots go here")
     ap.add_argument("--data-root", help="benchmark root for the crop grid (default: $SEEMORE_DATA)")
+    cli.add_page_accelerator(ap, "the demo page's runtimes in its browser runs", many=True)
     ap.add_argument("--android", action="store_true", help="print the phone command lines instead of running here")
     ap.add_argument("--et-runner", default="/data/local/tmp/executor_runner")
     ap.add_argument("--litert-benchmark", default="/data/local/tmp/benchmark_model")
@@ -77,6 +79,7 @@ def main(argv=None) -> int:
     if args.artifacts is not None and not args.artifacts.is_dir():
         raise UserError(f"--artifacts {args.artifacts}: no such folder")
     cli.check_json_target(args.json)
+    accelerators = cli.page_accelerators(args.accelerator)
     if args.report:
         return _rewrite_report(args.report, args.out)
     if args.tile_sweep:
@@ -91,7 +94,7 @@ def main(argv=None) -> int:
             return 0
         helpers = Path(tmp) / "limit-and-floor"
         helpers.mkdir()
-        browser = browser_records(artifacts, thread_counts, args.runs)  # first: the CPU to itself (see there)
+        browser = browser_records(artifacts, thread_counts, args.runs, accelerators)  # first: the CPU to itself (see there)
         records, limits, floors = run_bench(cfg, artifacts, thread_counts, helpers)
         payload = {"cpu": cpu_features(), "scale": scale, "frame_lr": list(frame_tile(scale)), "records": records,
                    "limits": limits["dense"], "depthwise_reference": limits["depthwise"], "floors": floors,

@@ -50,6 +50,25 @@ def add_weights(ap: argparse.ArgumentParser, required: bool = True, default: str
                          ".pth)" + (f"; default {default}" if default else ""))
 
 
+# What runs a model in the demo page: LiteRT.js on WASM (the CPU), or on WebGPU (here: Chromium's software adapter).
+PAGE_ACCELERATORS = ("wasm", "webgpu")
+
+
+def add_page_accelerator(ap: argparse.ArgumentParser, what: str, many: bool = False) -> None:
+    ap.add_argument("--accelerator", default="wasm", choices=None if many else PAGE_ACCELERATORS,
+                    help=f"{what}: LiteRT.js on wasm (default) or webgpu" + (" (comma-separated: both)" if many else "")
+                         + "; webgpu starts Chromium with its software adapter (SwiftShader: the WebGPU shaders a "
+                           "phone's GPU runs, on this CPU; its times are not a GPU's)")
+
+
+def page_accelerators(text: str) -> list[str]:
+    chosen = split_list(text)
+    wrong = [a for a in chosen if a not in PAGE_ACCELERATORS]
+    if wrong or not chosen:
+        raise UserError(f"--accelerator {text}: choose from {', '.join(PAGE_ACCELERATORS)}")
+    return list(dict.fromkeys(chosen))
+
+
 def split_list(text: str | None) -> list[str]:
     return [s for s in (text or "").split(",") if s]
 

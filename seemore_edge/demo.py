@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
                                                          "benchmarks' protocol), so the page restores what it removed")
     ap.add_argument("--model", help="the model file of --screenshot (default: the first INT8 one)")
     ap.add_argument("--page-threads", type=int, default=2, help="WASM threads of the page with --screenshot")
+    cli.add_page_accelerator(ap, "the page's runtime with --screenshot")
     args = ap.parse_args(argv)
     if args.key and not args.cert:
         ap.error("--key goes with --cert")
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--screenshot and --photo go together")
     if args.shrink < 1:
         ap.error("--shrink is a whole factor from 1")
+    if args.accelerator != "wasm" and not args.screenshot:
+        ap.error("--accelerator goes with --screenshot (a person picks it in the page's own menu)")
     from .core.imresize import imresize  # torch and the exporters: after parsing, so --help answers at once
     from .pipelines.artifact_set import export_set
     from .pipelines.demo_server import demo_export, make_server, page_root
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 def _screenshot(artifacts: Path, photo, args) -> int:
     from .pipelines.browser_page import BrowserPage
 
-    with BrowserPage(artifacts, f"threads={args.page_threads}") as page:
+    with BrowserPage(artifacts, args.page_threads, args.accelerator) as page:
         names = page.models()
         model = args.model or next((n for n in names if "-int8" in n), names[0])
         _, info = page.upscale_array(photo, model)

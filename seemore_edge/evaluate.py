@@ -35,9 +35,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="a .mlpackage off macOS: the MIL interpreter's arithmetic (default: the package's compute "
                          "precision)")
     ap.add_argument("--in-browser", action="store_true",
-                    help="a .tflite run by the demo page in headless Chromium (LiteRT.js, WASM) through the page's "
-                         "hook; the same file also runs in Python's LiteRT and the record says how far the pixels are")
+                    help="a .tflite run by the demo page in headless Chromium (LiteRT.js) through the page's hook; "
+                         "the same file also runs in Python's LiteRT and the record says how far the pixels are")
     ap.add_argument("--page-threads", type=int, default=2, help="WASM threads of the page with --in-browser")
+    cli.add_page_accelerator(ap, "the page's runtime with --in-browser")
     args = ap.parse_args(argv)
     tile = as_tile(args.tile) if args.tile is not None else None
     if args.scale is not None:
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("--numerics applies to a .mlpackage run by the MIL interpreter")
     if args.in_browser and not (args.artifact and args.artifact.suffix == ".tflite"):
         raise UserError("--in-browser runs a .tflite (--artifact FILE.tflite) in the demo page")
+    if args.accelerator != "wasm" and not args.in_browser:
+        raise UserError("--accelerator is the demo page's: it goes with --in-browser")
     import torch  # after the checks above: --help and bad arguments answer before torch loads
 
     from .core.scoring import bicubic_upscaler, evaluate_sets, format_table, model_upscaler, tiled_upscaler, \
@@ -91,18 +94,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def _in_browser(args, root, sets) -> int:
     from .core.scoring import evaluate_sets, format_table
-    from .pipelines.browser_page import BrowserPage, PageUpscaler
+    from .pipelines.browser_page import BrowserPage, PageUpscaler, runtime_label
     from export.verify import artifact_upscaler
 
     card, native = artifact_upscaler(args.artifact, args.threads)
     if args.scale is not None and card.scale != args.scale:
         raise UserError(f"{args.artifact}: artifact upscales x{card.scale}, but --scale {args.scale} was given")
-    with BrowserPage(args.artifact.parent, f"threads={args.page_threads}") as page:
+    with BrowserPage(args.artifact.parent, args.page_threads, args.accelerator) as page:
         upscale = PageUpscaler(page, args.artifact.name, native)
         result = evaluate_sets(upscale, root, sets, card.scale)
-    label = f"{args.artifact.name} in the demo page (LiteRT.js {upscale.accelerator}, {args.page_threads} thread(s))"
+    label = f"{args.artifact.name} in the demo page ({runtime_label(upscale.accelerator, args.page_threads)})"
     result |= {"method": label, "file": args.artifact.name, "sha256": card.sha256, "accelerator": upscale.accelerator,
                "page_threads": args.page_threads, "agreement": upscale.agreement()}
+    if page.adapter:
+        result["adapter"] = page.adapter
     print(format_table(result, label))
     a = result["agreement"]
     print(f"pixels vs Python LiteRT: {a['differing_values']} of {a['values']} values differ, by at most "

@@ -42,7 +42,7 @@ def test_bench_tiny(tmp_path, capsys, monkeypatch):
     qat, reference = _tiny_qat_with_parent(tmp_path, 4)
     out, js = tmp_path / "bench", tmp_path / "bench.json"
     code, stdout, err = run_tool(bench, ["--qat", str(qat), "--threads", "1", "--runs", "3", "--out", str(out),
-                                         "--json", str(js)], capsys)
+                                         "--json", str(js), "--accelerator", "wasm,webgpu"], capsys)
     assert code == 0, err
     payload = json.loads(js.read_text())
     assert payload["scale"] == 4 and payload["frame_lr"] == [180, 320]
@@ -105,13 +105,19 @@ def test_bench_tiny(tmp_path, capsys, monkeypatch):
     (dw,) = [line for line in report.splitlines() if line.startswith("- Target, depthwise convolutions")]
     assert "tiny-qat-int8-180x320.pte's ETDump" in dw and "15% of the INT8 limit" in dw and "depthwise reference" in dw
     # The demo page as a contender, in the same run: each .tflite in headless Chromium on the inputs it takes.
+    # WebGPU on Chromium's software adapter too, each record saying so, and the report calling it no GPU's latency.
     if browser_missing() is None:
-        browser = {(r["file"], r["input"]): r for r in payload["browser"]["records"]}
-        assert set(browser) == {("tiny-qat-int8.tflite", "tile128"), ("tiny-qat-int8.tflite", "frame720p"),
-                                ("tiny-qat-fp32.tflite", "tile128"), ("tiny-qat-fp32.tflite", "frame720p"),
-                                ("tiny-qat-int8-180x320.tflite", "frame720p")}
+        browser = {(r["file"], r["input"], r["accelerator"]): r for r in payload["browser"]["records"]}
+        taken = {("tiny-qat-int8.tflite", "tile128"), ("tiny-qat-int8.tflite", "frame720p"),
+                 ("tiny-qat-fp32.tflite", "tile128"), ("tiny-qat-fp32.tflite", "frame720p"),
+                 ("tiny-qat-int8-180x320.tflite", "frame720p")}
+        assert set(browser) == {key + (acc,) for key in taken for acc in ("wasm", "webgpu")}
+        assert not payload["browser"]["refused"]
         assert all(0 < r["min_ms"] <= r["median_ms"] <= r["p90_ms"] and r["runs"] == 3 for r in browser.values())
-        assert "## In the browser" in report and "| tiny-qat-int8.tflite | 128x128 | 1 (1) | frame720p |" in report
+        assert all(r.get("software") == (acc == "webgpu") for (_, _, acc), r in browser.items())
+        assert "## In the browser" in report and "| tiny-qat-int8.tflite | 128x128 | wasm | 1 (1) | frame720p |" in report
+        assert "| tiny-qat-int8.tflite | 128x128 | webgpu (software adapter) |" in report
+        assert "they are not a phone GPU's latency" in report
     else:
         assert payload["browser"]["skipped"] and "Not run:" in report
 

@@ -155,21 +155,29 @@ def target_lines(payload: dict) -> list[str]:
 
 
 def browser_lines(browser: dict | None) -> list[str]:
-    """The demo page's own latency: what a phone's browser pays, measured here in headless Chromium."""
+    """The demo page's own latency: what a phone's browser pays, measured here in headless Chromium. WebGPU rows ran
+    on Chromium's software adapter and are labelled so: a CPU running shaders, not a phone GPU's latency."""
     if not browser:
         return []
     if not browser["records"]:
         return ["## In the browser", "", f"Not run: {browser.get('skipped', 'no .tflite files')}.", ""]
     lines = ["## In the browser", "", "Each `.tflite` in the demo page (`python -m seemore_edge.demo`), headless "
-             "Chromium, LiteRT.js WASM, driven through the page's hook before the native runs (the CPU to itself): the tile timed around the "
-             "model call in the page, the frame by the hook's `ms` (tiling, model calls, stitching).", "",
-             "| file | tile | threads (WASM) | input | median ms | p90 ms | fastest ms | x eager full |",
-             "|---|---|---|---|---|---|---|---|"]
+             "Chromium, driven through the page's hook before the native runs (the CPU to itself): the tile timed "
+             "around the model call in the page, the frame by the hook's `ms` (tiling, model calls, stitching).", ""]
+    if any(r.get("software") for r in browser["records"]):
+        lines += ["WebGPU rows ran on Chromium's software adapter (SwiftShader): the page's WebGPU shaders executed by "
+                  "this CPU. They show that path works and what it costs here; they are not a phone GPU's latency.", ""]
+    lines += ["| file | tile | runtime | threads (WASM) | input | median ms | p90 ms | fastest ms | x eager full |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in browser["records"]:
-        lines.append(f"| {r['file']} | {tile_text(r['tile'])} | {r['threads']} ({r['wasm_threads']}) | {r['input']} | "
-                     f"{r['median_ms']:.1f} | {r['p90_ms']:.1f} | {r['min_ms']:.1f} | "
+        runtime = r.get("accelerator", "wasm") + (" (software adapter)" if r.get("software") else "")
+        lines.append(f"| {r['file']} | {tile_text(r['tile'])} | {runtime} | {r['threads']} ({r['wasm_threads']}) | "
+                     f"{r['input']} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} | {r['min_ms']:.1f} | "
                      f"{r.get('speedup_vs_eager_full', float('nan')):.2f} |")
-    return lines + [""]
+    lines.append("")
+    for refusal in browser.get("refused", []):
+        lines += [f"Refused on {refusal['accelerator']}: {refusal['error']}", ""]
+    return lines
 
 
 # One family per kind of work, named the way each runtime names it: how XNNPACK's kernels in a .pte's ETDump begin,

@@ -34,7 +34,7 @@ from seemore_edge.core.scoring import run_model
 from seemore_edge.core.tiling import (DEFAULT_OVERLAP, DEFAULT_TILE, Tile, chw_to_uint8, frame_tile, tile_text,
                                       upscale_tiled)
 from seemore_edge.pipelines.artifact_set import ArtifactSet, export_set
-from seemore_edge.pipelines.browser_page import BrowserPage, browser_missing, png_data_url
+from seemore_edge.pipelines.browser_page import BrowserPage, PageError, browser_missing, png_data_url, runtime_label
 from seemore_edge.pipelines.plots import plot_crop_grid
 
 TILE = DEFAULT_TILE  # the tile128 input
@@ -273,39 +273,53 @@ def run_bench(args: BenchConfig, artifacts: Path, thread_counts: list[int], tmp:
     return records, limits, floors
 
 
-def browser_records(artifacts: Path, thread_counts: list[int], runs: int) -> dict:
-    """The demo page as a contender: every ``.tflite`` in headless Chromium (LiteRT.js WASM, the page's own hook), on
-    the same 128 tile and 720p frame as the native runs, before them in the same bench run: timed after them, the
-    page's INT8 tile took 427 ms against 153-187 ms alone, while this process stayed at ~110% CPU with only the
-    browser working (a runtime's thread pool, presumably), and the browser must have the CPU to itself as on a phone. The tile is timed in the page around the model call (data in
-    and out of WASM included); the frame is the hook's ``ms`` (tiling, the model calls and stitching; PNG encoding
-    excluded). ``{"records": [...]}``, or ``{"records": [], "skipped": why}`` where no browser can be driven."""
+def browser_records(artifacts: Path, thread_counts: list[int], runs: int, accelerators: list[str] = ("wasm",)) -> dict:
+    """The demo page as a contender: every ``.tflite`` in headless Chromium (LiteRT.js on each of ``accelerators``,
+    the page's own hook), on the same 128 tile and 720p frame as the native runs, before them in the same bench run:
+    timed after them, the page's INT8 tile took 427 ms against 153-187 ms alone, while this process stayed at ~110%
+    CPU with only the browser working (a runtime's thread pool, presumably), and the browser must have the CPU to
+    itself as on a phone. The tile is timed in the page around the model call (data in and out of WASM included); the
+    frame is the hook's ``ms`` (tiling, the model calls and stitching; PNG encoding excluded). WebGPU runs on
+    Chromium's software adapter here: its records say ``"software": true`` and are a CPU's, not a GPU's. A file the
+    page refuses on WebGPU is listed in ``refused`` with the page's line. ``{"records": [...], "refused": [...]}``, or
+    ``{"records": [], "skipped": why}`` where no browser can be driven."""
     why = browser_missing()
     if why:
         return {"records": [], "skipped": why}
-    out = []
-    for threads in thread_counts:
-        with BrowserPage(artifacts, f"threads={threads}") as page:
-            info = page.call("runtime")
-            for name in page.models():
-                card = read_card(artifacts / name)
-                times = {}
-                if tuple(card.tile) == TILE:
-                    times["tile128"] = page.call("timeTile", model=name, runs=runs)["ms"]
-                frame_url = png_data_url(random_frame(card.scale))
-                for _ in range(2):  # warm-up, as the native runs
-                    page.upscale(frame_url, name)
-                times["frame720p"] = [page.upscale(frame_url, name)["ms"] for _ in range(runs)]
-                for input_name, ms in times.items():
-                    median = float(np.median(ms))
-                    rec = {"contender": f"browser {name}", "file": name, "format": card.format,
-                           "precision": card.precision, "runtime": "LiteRT.js WASM, headless Chromium",
-                           "threads": threads, "wasm_threads": threads if info["threads"] else 1,
-                           "input": input_name, "tile": list(card.tile), "overlap": card.overlap,
-                           "median_ms": round(median, 2), "p90_ms": round(float(np.percentile(ms, 90)), 2),
-                           "min_ms": round(float(np.min(ms)), 2), "runs": len(ms)}
-                    out.append(rec)
-    return {"records": out}
+    out, refused = [], []
+    for accelerator in accelerators:
+        for threads in thread_counts if accelerator == "wasm" else thread_counts[:1]:  # WebGPU: no WASM threads
+            with BrowserPage(artifacts, threads, accelerator) as page:
+                info = page.call("runtime")
+                for name in page.models():
+                    card = read_card(artifacts / name)
+                    times = {}
+                    frame_url = png_data_url(random_frame(card.scale))
+                    try:
+                        if tuple(card.tile) == TILE:
+                            timed = page.call("timeTile", model=name, runs=runs)
+                            times["tile128"] = timed["ms"]
+                        for _ in range(2):  # warm-up, as the native runs
+                            used = page.upscale(frame_url, name)["accelerator"]
+                    except PageError as e:
+                        if accelerator == "wasm":
+                            raise
+                        refused.append({"file": name, "accelerator": accelerator, "error": str(e)})
+                        continue
+                    times["frame720p"] = [page.upscale(frame_url, name)["ms"] for _ in range(runs)]
+                    for input_name, ms in times.items():
+                        median = float(np.median(ms))
+                        rec = {"contender": f"browser {name}" + ("" if accelerator == "wasm" else f" ({used})"),
+                               "file": name, "format": card.format, "precision": card.precision,
+                               "runtime": f"{runtime_label(used)}, headless Chromium", "accelerator": used,
+                               "threads": threads, "wasm_threads": threads if info["threads"] else 1,
+                               "input": input_name, "tile": list(card.tile), "overlap": card.overlap,
+                               "median_ms": round(median, 2), "p90_ms": round(float(np.percentile(ms, 90)), 2),
+                               "min_ms": round(float(np.min(ms)), 2), "runs": len(ms)}
+                        if accelerator == "webgpu":
+                            rec |= {"software": True, "adapter": page.adapter}
+                        out.append(rec)
+    return {"records": out, "refused": refused}
 
 
 def add_speedups(browser: dict, records: list[dict]) -> dict:

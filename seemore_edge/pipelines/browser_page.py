@@ -14,10 +14,22 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from seemore_edge.cli import PAGE_ACCELERATORS
 from seemore_edge.core.errors import UserError
 from seemore_edge.pipelines.demo_server import WEB_DEMO, page_root, start_server
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# How the page runs a model: LiteRT.js on WASM (the CPU), or on WebGPU, which here is Chromium's software adapter
+# (SwiftShader: the WebGPU API and shader path a phone's GPU takes, executed on the CPU; its times are not a GPU's).
+ACCELERATORS = PAGE_ACCELERATORS
+
+
+def runtime_label(accelerator: str, threads: int | None = None) -> str:
+    """How a record names the page's runtime; WebGPU here is always the software adapter."""
+    if accelerator.startswith("webgpu"):
+        part = " (part of the graph on WASM)" if accelerator == "webgpu+wasm" else ""
+        return f"LiteRT.js WebGPU{part} on Chromium's software adapter (SwiftShader, on the CPU)"
+    return f"LiteRT.js WASM, {threads} thread(s)" if threads else "LiteRT.js WASM"
 
 
 def browser_missing() -> str | None:
@@ -47,21 +59,32 @@ class PageError(UserError):
 
 
 class BrowserPage:
-    """The demo page open in headless Chromium on ``artifacts``; ``query`` goes into the URL (``threads=2``)."""
+    """The demo page open in headless Chromium on ``artifacts``, its models run on ``accelerator`` (``threads``: the
+    page's WASM threads; None: the page's own choice). With "webgpu", Chromium starts with its software adapter, and a
+    page that still gets no adapter is refused here in one line."""
 
-    def __init__(self, artifacts: Path, query: str = ""):
+    def __init__(self, artifacts: Path, threads: int | None = None, accelerator: str = "wasm"):
+        if accelerator not in ACCELERATORS:
+            raise UserError(f"accelerator {accelerator}: choose {' or '.join(ACCELERATORS)}")
         why = browser_missing()
         if why:
             raise UserError(f"cannot open the demo page in a browser: {why}")
+        self.accelerator, self.threads, self.adapter = accelerator, threads, None
         self.server = start_server(artifacts)
-        self.url = self.server.url + (f"?{query}" if query else "")
-        self.proc = subprocess.Popen(["node", str(WEB_DEMO / "e2e" / "drive.mjs"), self.url], cwd=WEB_DEMO,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env={**os.environ, "CHROMIUM": CHROMIUM})
+        query = f"accelerator={accelerator}" + (f"&threads={threads}" if threads else "")
+        self.url = f"{self.server.url}?{query}"
+        self.proc = subprocess.Popen(["node", str(WEB_DEMO / "e2e" / "drive.mjs"), self.url, accelerator],
+                                     cwd=WEB_DEMO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env={**os.environ, "CHROMIUM": CHROMIUM})
         first = self._read()
         if first.get("ok") != "ready":
             self.close()
             raise UserError(f"the demo page did not load: {first.get('error', first)}")
+        if accelerator == "webgpu":
+            self.adapter = self.call("runtime").get("adapter")
+            if not self.adapter:
+                self.close()
+                raise UserError("Chromium gave the page no WebGPU adapter, not even its software one (SwiftShader)")
 
     def _read(self) -> dict:
         line = self.proc.stdout.readline()

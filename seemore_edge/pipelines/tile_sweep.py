@@ -74,7 +74,7 @@ def _page_times(files: list[Path], photo: np.ndarray, threads: int, runs: int) -
     pages = {}
     try:
         for path in files:
-            pages[path] = BrowserPage(path.parent, f"threads={threads}")
+            pages[path] = BrowserPage(path.parent, threads)
         for path, page in pages.items():  # warm-up
             page.upscale(url, path.name)
         times = {path: [] for path in files}

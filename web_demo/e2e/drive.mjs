@@ -1,5 +1,5 @@
 // Drives the demo page in Debian's Chromium through the page's own hook (window.seemoreDemo), for the tests, the
-// browser scoring and the bench. Usage: node e2e/drive.mjs URL; then one JSON command per line on stdin, one JSON
+// browser scoring and the bench. Usage: node e2e/drive.mjs URL [wasm|webgpu]; then one JSON command per line on stdin, one JSON
 // reply per line on stdout ({"ok": value} or {"error": "one line"}):
 //   {"op": "models"}                          -> the model names the page offers
 //   {"op": "upscale", "image": URL, "model"}  -> {png, ms, tiles, accelerator}
@@ -9,18 +9,25 @@
 //   {"op": "text", "id"}                      -> the text of the page's element #id (its value for a control)
 //   {"op": "screenshot", "path"}              -> writes a PNG of the page
 // Chromium comes from CHROMIUM (default /usr/bin/chromium); playwright-core never downloads a browser.
+// 'webgpu' starts Chromium with its software GPU (SwiftShader through ANGLE): the WebGPU API and the shader path a
+// phone's GPU takes, run on the CPU, so the page's WebGPU path is exercised on machines without a GPU. Its timings are
+// a software renderer's, not a GPU's.
 import { chromium } from 'playwright-core';
 import { createInterface } from 'node:readline';
 
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run'];
+const COMMON = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--no-first-run'];
+const FLAGS = {
+  wasm: [...COMMON, '--disable-gpu'],
+  webgpu: [...COMMON, '--enable-unsafe-webgpu', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
+};
 
-const url = process.argv[2];
-if (!url) {
-  console.error('usage: node e2e/drive.mjs URL');
+const [url, mode = 'wasm'] = process.argv.slice(2);
+if (!url || !FLAGS[mode]) {
+  console.error('usage: node e2e/drive.mjs URL [wasm|webgpu]');
   process.exit(2);
 }
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: FLAGS });
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: FLAGS[mode] });
 const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
 const console_ = [];
 page.on('console', (m) => console_.push(`${m.type()}: ${m.text()}`));

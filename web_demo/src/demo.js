@@ -70,6 +70,16 @@ export async function card(name) {
   return parseCard(raw, name);
 }
 
+/** What LiteRT.js will not run on WebGPU (an op or tensor type it refuses, or a failing first call): the page says so
+ * in one line naming the model and offers WASM instead (the UI switches its menu back; the hook leaves that to the
+ * caller). */
+export class WebGpuRefusal extends Error {
+  constructor(name, reason) {
+    super(`${name}: LiteRT.js does not run it on WebGPU (${reason.split('\n')[0]}); WASM runs it: choose WASM`);
+    this.model = name;
+  }
+}
+
 function model(name) {
   const key = `${name}|${settings.accelerator}|${settings.threads}`;
   if (!compiled.has(key)) {
@@ -78,15 +88,26 @@ function model(name) {
       const c = await card(name);
       const bytes = new Uint8Array(await (await fetchOk(`models/${encodeURIComponent(name)}`, name)).arrayBuffer());
       checkBytes(c, bytes);
-      const m = await compileModel(bytes, c, settings);
+      const onGpu = settings.accelerator === 'webgpu';
+      let m;
+      try {
+        m = await compileModel(bytes, c, settings);
+      } catch (e) {
+        throw onGpu ? new WebGpuRefusal(name, String(e?.message ?? e)) : e;
+      }
       try {
         checkTensors(c, m.inputs, m.outputs);
-        // One call once the tensors are known to match: the first run allocates XNNPACK's buffers and packs weights,
-        // which is loading, not the per-tile latency the page reports.
-        await m.run(new Float32Array(c.input.shape.reduce((a, b) => a * b, 1)));
       } catch (e) {
         m.close();
         throw e;
+      }
+      try {
+        // One call once the tensors are known to match: the first run allocates XNNPACK's buffers and packs weights
+        // (on WebGPU: builds the shaders), which is loading, not the per-tile latency the page reports.
+        await m.run(new Float32Array(c.input.shape.reduce((a, b) => a * b, 1)));
+      } catch (e) {
+        m.close();
+        throw onGpu ? new WebGpuRefusal(name, String(e?.message ?? e)) : e;
       }
       return { card: c, ...m };
     })();

@@ -5,25 +5,30 @@ import { loadLiteRt, loadAndCompile, Tensor, isWebGPUSupported, supportsFeature 
 let loaded = null;
 
 /** Loads LiteRT.js once: the multi-threaded WASM build when the page is cross-origin isolated and the browser
- * has threads and relaxed SIMD (LiteRT.js ships threads only with relaxed SIMD), the single-threaded one otherwise. */
+ * has threads and relaxed SIMD (LiteRT.js ships threads only with relaxed SIMD), the single-threaded one otherwise.
+ * `adapter` names the GPU WebGPU would run on (null: none), so a record can say it was a software one. */
 export function loadRuntime(wasmDir) {
   loaded ??= (async () => {
     const threads = globalThis.crossOriginIsolated === true
       && await supportsFeature('relaxedSimd') && await supportsFeature('threads');
     await loadLiteRt(wasmDir, { threads });
-    return { threads, webgpu: await hasGpuAdapter(), maxThreads: threads ? (navigator.hardwareConcurrency || 1) : 1 };
+    const adapter = await gpuAdapter();
+    return { threads, webgpu: adapter !== null, adapter, maxThreads: threads ? (navigator.hardwareConcurrency || 1) : 1 };
   })();
   return loaded;
 }
 
 /** WebGPU is usable only when the browser has the API and also gives an adapter: a browser started without a GPU
  * (headless, blocklisted drivers) has `navigator.gpu` but no adapter, and LiteRT.js would then fail to compile. */
-async function hasGpuAdapter() {
-  if (!isWebGPUSupported()) return false;
+async function gpuAdapter() {
+  if (!isWebGPUSupported()) return null;
   try {
-    return (await navigator.gpu.requestAdapter()) !== null;
+    const adapter = await navigator.gpu.requestAdapter();
+    if (adapter === null) return null;
+    const { vendor = '', architecture = '', device = '', description = '' } = adapter.info ?? {};
+    return { vendor, architecture, device, description };
   } catch {
-    return false;
+    return null;
   }
 }
 

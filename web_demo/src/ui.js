@@ -33,6 +33,12 @@ async function shown(promise) {
   }
 }
 
+/** The adapter as a person would name it; SwiftShader is Chromium's software GPU (it runs on the CPU). */
+function adapterText(a) {
+  const name = [a.vendor, a.architecture, a.description].filter(Boolean).join(' ') || 'unnamed adapter';
+  return /swiftshader/i.test(name) ? `${name}: a software GPU on the CPU` : name;
+}
+
 function quantile(values, q) {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
@@ -79,7 +85,13 @@ async function upscaleAndShow(imageUrl, modelName) {
       $('model').value = modelName;
       await describeModel();
     }
-    const result = await shown(demo.upscale(imageUrl, modelName));
+    const result = await shown(demo.upscale(imageUrl, modelName).catch((e) => {
+      if (e instanceof demo.WebGpuRefusal) {  // the line stays; the menu now offers what runs it
+        demo.configure({ accelerator: 'wasm' });
+        $('accelerator').value = 'wasm';
+      }
+      throw e;
+    }));
     const c = await demo.card(modelName);
     const info = await demo.runtimeInfo();
     const settings = demo.configure();
@@ -144,7 +156,7 @@ async function start() {
     $('threads').disabled = !info.threads;
     $('runtime').textContent = `LiteRT.js loaded: ${info.threads ? `multi-threaded WASM (up to ${info.maxThreads} threads)` :
       'single-threaded WASM (the page is not cross-origin isolated, or this browser lacks WASM threads)'}; ` +
-      `WebGPU ${info.webgpu ? 'available' : 'not available (no GPU adapter)'}.`;
+      `WebGPU ${info.webgpu ? `available (${adapterText(info.adapter)})` : 'not available (no GPU adapter)'}.`;
     const offered = await demo.offer();
     listModels(offered);
     $('model').value = offered.default ?? '';
