@@ -103,7 +103,7 @@ def _in_browser(args, root, sets) -> int:
     with BrowserPage(args.artifact.parent, args.page_threads, args.accelerator) as page:
         upscale = PageUpscaler(page, args.artifact.name, native)
         result = evaluate_sets(upscale, root, sets, card.scale)
-    label = f"{args.artifact.name} in the demo page ({runtime_label(upscale.accelerator, args.page_threads)})"
+    label = f"{args.artifact.name} in the demo page ({runtime_label(upscale.accelerator, args.page_threads, page.adapter)})"
     result |= {"method": label, "file": args.artifact.name, "sha256": card.sha256, "accelerator": upscale.accelerator,
                "page_threads": args.page_threads, "agreement": upscale.agreement()}
     if page.adapter:

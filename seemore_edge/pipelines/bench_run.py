@@ -34,7 +34,8 @@ from seemore_edge.core.scoring import run_model
 from seemore_edge.core.tiling import (DEFAULT_OVERLAP, DEFAULT_TILE, Tile, chw_to_uint8, frame_tile, tile_text,
                                       upscale_tiled)
 from seemore_edge.pipelines.artifact_set import ArtifactSet, export_set
-from seemore_edge.pipelines.browser_page import BrowserPage, PageError, browser_missing, png_data_url, runtime_label
+from seemore_edge.pipelines.browser_page import (BrowserPage, PageError, browser_missing, png_data_url, runtime_label,
+                                                 software_adapter)
 from seemore_edge.pipelines.plots import plot_crop_grid
 
 TILE = DEFAULT_TILE  # the tile128 input
@@ -280,7 +281,8 @@ def browser_records(artifacts: Path, thread_counts: list[int], runs: int, accele
     CPU with only the browser working (a runtime's thread pool, presumably), and the browser must have the CPU to
     itself as on a phone. The tile is timed in the page around the model call (data in and out of WASM included); the
     frame is the hook's ``ms`` (tiling, the model calls and stitching; PNG encoding excluded). WebGPU runs on
-    Chromium's software adapter here: its records say ``"software": true`` and are a CPU's, not a GPU's. A file the
+    Chromium's software adapter on a machine without a GPU: such records say ``"software": true`` and are a CPU's, not
+    a GPU's. A file the
     page refuses on WebGPU is listed in ``refused`` with the page's line. ``{"records": [...], "refused": [...]}``, or
     ``{"records": [], "skipped": why}`` where no browser can be driven."""
     why = browser_missing()
@@ -311,13 +313,14 @@ def browser_records(artifacts: Path, thread_counts: list[int], runs: int, accele
                         median = float(np.median(ms))
                         rec = {"contender": f"browser {name}" + ("" if accelerator == "wasm" else f" ({used})"),
                                "file": name, "format": card.format, "precision": card.precision,
-                               "runtime": f"{runtime_label(used)}, headless Chromium", "accelerator": used,
+                               "runtime": f"{runtime_label(used, threads, page.adapter)}, headless Chromium",
+                               "accelerator": used,
                                "threads": threads, "wasm_threads": threads if info["threads"] else 1,
                                "input": input_name, "tile": list(card.tile), "overlap": card.overlap,
                                "median_ms": round(median, 2), "p90_ms": round(float(np.percentile(ms, 90)), 2),
                                "min_ms": round(float(np.min(ms)), 2), "runs": len(ms)}
                         if accelerator == "webgpu":
-                            rec |= {"software": True, "adapter": page.adapter}
+                            rec |= {"software": software_adapter(page.adapter), "adapter": page.adapter}
                         out.append(rec)
     return {"records": out, "refused": refused}
 

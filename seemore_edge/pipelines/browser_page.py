@@ -14,21 +14,25 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from seemore_edge.cli import PAGE_ACCELERATORS
 from seemore_edge.core.errors import UserError
 from seemore_edge.pipelines.demo_server import WEB_DEMO, page_root, start_server
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-# How the page runs a model: LiteRT.js on WASM (the CPU), or on WebGPU, which here is Chromium's software adapter
-# (SwiftShader: the WebGPU API and shader path a phone's GPU takes, executed on the CPU; its times are not a GPU's).
-ACCELERATORS = PAGE_ACCELERATORS
 
 
-def runtime_label(accelerator: str, threads: int | None = None) -> str:
-    """How a record names the page's runtime; WebGPU here is always the software adapter."""
+def software_adapter(adapter: dict | None) -> bool:
+    """Whether the page's WebGPU adapter is a CPU renderer (SwiftShader, Chromium's software GPU), whose times say
+    nothing of a GPU's."""
+    return bool(adapter) and "swiftshader" in " ".join(str(v) for v in adapter.values()).lower()
+
+
+def runtime_label(accelerator: str, threads: int | None = None, adapter: dict | None = None) -> str:
+    """How a record names the page's runtime, the WebGPU adapter included."""
     if accelerator.startswith("webgpu"):
         part = " (part of the graph on WASM)" if accelerator == "webgpu+wasm" else ""
-        return f"LiteRT.js WebGPU{part} on Chromium's software adapter (SwiftShader, on the CPU)"
+        name = " ".join(v for v in (adapter or {}).values() if isinstance(v, str) and v) or "an unnamed adapter"
+        where = "Chromium's software adapter (SwiftShader, on the CPU)" if software_adapter(adapter) else name
+        return f"LiteRT.js WebGPU{part} on {where}"
     return f"LiteRT.js WASM, {threads} thread(s)" if threads else "LiteRT.js WASM"
 
 
@@ -59,13 +63,11 @@ class PageError(UserError):
 
 
 class BrowserPage:
-    """The demo page open in headless Chromium on ``artifacts``, its models run on ``accelerator`` (``threads``: the
-    page's WASM threads; None: the page's own choice). With "webgpu", Chromium starts with its software adapter, and a
+    """The demo page open in headless Chromium on ``artifacts``, its models run on ``accelerator`` (one of
+    ``cli.PAGE_ACCELERATORS``; ``threads``: the page's WASM threads; None: the page's own choice). With "webgpu", Chromium starts with its software adapter, and a
     page that still gets no adapter is refused here in one line."""
 
     def __init__(self, artifacts: Path, threads: int | None = None, accelerator: str = "wasm"):
-        if accelerator not in ACCELERATORS:
-            raise UserError(f"accelerator {accelerator}: choose {' or '.join(ACCELERATORS)}")
         why = browser_missing()
         if why:
             raise UserError(f"cannot open the demo page in a browser: {why}")
