@@ -183,7 +183,7 @@ def test_page_computes_the_python_litert_pixels(browser, tiny_tflite):
                 assert info["accelerator"] == "wasm" and info["ms"] > 0
 
 
-# Measured on the tiny models (a 50x70 image, 32 tiles): on WebGPU the FP32 file differs from Python's LiteRT in 1 level
+# Measured on the tiny models at a 64 tile (a 60x84 image): on WebGPU the FP32 file differs from Python's LiteRT by 1 level
 # at most (0.001% of values); the INT8 file in 2.3% of values, by up to 7 levels: LiteRT.js's WebGPU path does not round
 # the INT8 requantizations as XNNPACK does (the shipped INT8 files: docs/records/browser_webgpu_*.json). Bounds: about
 # twice those figures.

@@ -171,8 +171,6 @@ def browser_lines(browser: dict | None) -> list[str]:
               "|---|---|---|---|---|---|---|---|---|"]
     for r in browser["records"]:
         runtime = r.get("accelerator", "wasm") + (" (software adapter)" if r.get("software") else "")
-        if r.get("accelerator", "wasm").startswith("webgpu") and not r.get("software"):
-            runtime += f" ({' '.join(v for v in r['adapter'].values() if v) or 'unnamed adapter'})"
         lines.append(f"| {r['file']} | {tile_text(r['tile'])} | {runtime} | {r['threads']} ({r['wasm_threads']}) | "
                      f"{r['input']} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} | {r['min_ms']:.1f} | "
                      f"{r.get('speedup_vs_eager_full', float('nan')):.2f} |")

@@ -282,9 +282,8 @@ def browser_records(artifacts: Path, thread_counts: list[int], runs: int, accele
     itself as on a phone. The tile is timed in the page around the model call (data in and out of WASM included); the
     frame is the hook's ``ms`` (tiling, the model calls and stitching; PNG encoding excluded). WebGPU runs on
     Chromium's software adapter on a machine without a GPU: such records say ``"software": true`` and are a CPU's, not
-    a GPU's. A file the
-    page refuses on WebGPU is listed in ``refused`` with the page's line. ``{"records": [...], "refused": [...]}``, or
-    ``{"records": [], "skipped": why}`` where no browser can be driven."""
+    a GPU's. A file the page refuses on WebGPU is listed in ``refused`` with the page's line. ``{"records": [...],
+    "refused": [...]}``, or ``{"records": [], "skipped": why}`` where no browser can be driven."""
     why = browser_missing()
     if why:
         return {"records": [], "skipped": why}
@@ -299,8 +298,7 @@ def browser_records(artifacts: Path, thread_counts: list[int], runs: int, accele
                     frame_url = png_data_url(random_frame(card.scale))
                     try:
                         if tuple(card.tile) == TILE:
-                            timed = page.call("timeTile", model=name, runs=runs)
-                            times["tile128"] = timed["ms"]
+                            times["tile128"] = page.call("timeTile", model=name, runs=runs)["ms"]
                         for _ in range(2):  # warm-up, as the native runs
                             used = page.upscale(frame_url, name)["accelerator"]
                     except PageError as e:

@@ -64,14 +64,14 @@ class PageError(UserError):
 
 class BrowserPage:
     """The demo page open in headless Chromium on ``artifacts``, its models run on ``accelerator`` (one of
-    ``cli.PAGE_ACCELERATORS``; ``threads``: the page's WASM threads; None: the page's own choice). With "webgpu", Chromium starts with its software adapter, and a
-    page that still gets no adapter is refused here in one line."""
+    ``cli.PAGE_ACCELERATORS``; ``threads``: the page's WASM threads; None: the page's own choice). With "webgpu",
+    Chromium starts with its software adapter, and a page that still gets no adapter is refused here in one line."""
 
     def __init__(self, artifacts: Path, threads: int | None = None, accelerator: str = "wasm"):
         why = browser_missing()
         if why:
             raise UserError(f"cannot open the demo page in a browser: {why}")
-        self.accelerator, self.threads, self.adapter = accelerator, threads, None
+        self.adapter = None  # the WebGPU adapter the page got, as the page names it
         self.server = start_server(artifacts)
         query = f"accelerator={accelerator}" + (f"&threads={threads}" if threads else "")
         self.url = f"{self.server.url}?{query}"

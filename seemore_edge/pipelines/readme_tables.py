@@ -214,6 +214,8 @@ def browser(r: Records) -> str:
     """The demo page against Python's LiteRT on the same files: PSNR through the page's hook, how many output values
     differ, and the page's WASM latency from the bench run (whose files are the 128-tile and frame-tile ones). WebGPU
     rows give no latency: Chromium's software adapter runs them on the CPU, which says nothing of a phone's GPU."""
+    from seemore_edge.pipelines.browser_page import software_adapter
+
     bench_payload = json.loads((r.repo / "docs" / "bench" / "bench.json").read_text())
     timed = [t for t in bench_payload.get("browser", {}).get("records", []) if t.get("accelerator", "wasm") == "wasm"]
     threads = max((t["threads"] for t in timed), default=None)
@@ -228,7 +230,8 @@ def browser(r: Records) -> str:
         ms = {} if on_gpu else {t["input"]: t["median_ms"] for t in timed
                                 if t["file"] == card.file and t["tile"] == card.tile and t["threads"] == threads}
         rows.append([f"`{card.file}`, tile {tile_text(card.tile)}",
-                     "WebGPU (software adapter)" if on_gpu else f"WASM, {rec['page_threads']} thread(s)"] +
+                     ("WebGPU (software adapter)" if software_adapter(rec.get("adapter")) else "WebGPU") if on_gpu
+                     else f"WASM, {rec['page_threads']} thread(s)"] +
                     [f"{rec['sets'][s]['psnr']:.4f} / {card.psnr[s].psnr:.4f}" if s in rec["sets"] else "-"
                      for s in SETS] +
                     [f"{100 * a['differing_values'] / a['values']:.3f}% (max {a['max_level_difference']}, "
