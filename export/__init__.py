@@ -71,6 +71,16 @@ def export_artifact(source, fmt: str, precision: str, tile: tuple[int, int], pat
         raise UserError(f"{fmt} {precision} export failed: {first}") from e
 
 
+def float_ops(path: Path) -> dict:
+    """The graph audit every artifact card carries: what the file computes in float between its input's quantize and
+    its output's dequantize, by kind, read from the artifact itself (each backend's ``float_ops`` and its rule). An
+    integer-only accelerator (an NPU's INT8 path) runs a graph whole only where the total is 0; each float island
+    is a hand-back to the CPU."""
+    module = backend(format_of(Path(path)))
+    found = module.float_ops(Path(path))
+    return {"total": int(sum(found.values())), "by_kind": dict(sorted(found.items())), "rule": module.FLOAT_RULE}
+
+
 def resolve_threads(threads: int | None) -> int:
     """``None`` means all cores, in every runtime: LiteRT's interpreter left to itself runs its delegate on one
     thread while ExecuTorch's pool takes every core, which made the main job's table compare 1 thread to 2."""

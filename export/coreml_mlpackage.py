@@ -96,6 +96,44 @@ def inspect(path: Path) -> dict:
             "debug_files": [n for n in DEBUG_FILES if (path / n).exists()]}
 
 
+FLOAT_RULE = ("ops that read a float tensor other than a constant or a dequantize's output (Core ML computes every op in "
+              "FP16 by design; an op fed only by dequantized INT8 is one the quantize/dequantize pairs mark W8A8, and a "
+              "relu reading such a conv is fused into it); quantize, dequantize, constants and the casts of the "
+              "float32 input and output to and from FP16 are not counted")
+_NOT_COMPUTE = ("const", "quantize", "dequantize")
+_FUSES_AFTER = {"relu": ("conv", "conv_transpose")}  # an activation Core ML folds into the op before it
+
+
+def float_ops(path: Path) -> Counter:
+    """What a ``.mlpackage`` leaves in float between its input and its output, by MIL op type, read from its spec."""
+    import coremltools as ct
+
+    program = ct.utils.load_spec(str(path)).mlProgram
+    found = Counter()
+    for function in program.functions.values():
+        for block in function.block_specializations.values():
+            producers = {out.name: op.type for op in block.operations for out in op.outputs}
+            integer: set[str] = set()  # outputs of ops that read only INT8 or constants
+
+            def quantized(name: str, reader: str) -> bool:
+                kind = producers.get(name, "input")
+                return (kind in ("dequantize", "const") or kind.startswith("constexpr_")
+                        or (kind in _FUSES_AFTER.get(reader, ()) and name in integer))
+
+            for op in block.operations:
+                if op.type in _NOT_COMPUTE or op.type.startswith("constexpr_"):
+                    continue
+                read = [arg.name for binding in op.inputs.values() for arg in binding.arguments if arg.name]
+                if op.type == "cast" and (op.inputs["x"].arguments[0].name not in producers
+                                          or op.outputs[0].name in block.outputs):
+                    continue  # the package's float32 input and output to and from Core ML's FP16
+                if all(quantized(name, op.type) for name in read):
+                    integer.update(out.name for out in op.outputs)
+                else:
+                    found[op.type] += 1
+    return found
+
+
 class Runner:
     """Maps a float32 1x3xThxTw LR tile to its SR tile: through Core ML itself on macOS (``compute_units``: "cpu",
     "gpu", "ane" or "all"), elsewhere through the MIL interpreter (export/mil_interpreter.py), whose time is not a

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 import types
+from collections import Counter
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -36,12 +37,13 @@ def export(source, precision: str, tile: tuple[int, int], path: Path, passes: tu
     module = source.int8(fold_quantize=True) if precision == "int8" else source.fp32()
     example = torch.rand(1, 3, *tile)
     program = torch.export.export(module, (example,))                                        # 1. export
-    partitioner = XnnpackPartitioner(configs=partitioner_configs())
+    partitioner = XnnpackPartitioner(configs=partitioner_configs(getattr(source, "variant", "faithful") == "integer"))
     passes = tuple(PASSES) if passes is None else tuple(passes)
     unknown = sorted(set(passes) - set(PASSES))
     if unknown:
         raise UserError(f"unknown .pte pass {unknown[0]!r}; available: {', '.join(PASSES)}")
     with ExitStack() as stack:
+        stack.enter_context(int8_resize())
         for name in passes:
             stack.enter_context(PASSES[name]())
         lowered = to_edge_transform_and_lower(program, partitioner=[partitioner])                # 2. lower
@@ -60,17 +62,21 @@ def export(source, precision: str, tile: tuple[int, int], path: Path, passes: tu
             "not_delegated": left, "passes": list(passes)}
 
 
-def partitioner_configs() -> list:
-    """XNNPACK's partitioner configs, with GELU and rsqrt also taken between INT8 quantize/dequantize pairs.
+def partitioner_configs(integer: bool = False) -> list:
+    """XNNPACK's partitioner configs, with GELU and rsqrt (and in the ``integer`` form the bilinear resize) also taken
+    between INT8 quantize/dequantize pairs.
 
-    ExecuTorch lists both as FP32-only, so a quantized GELU became INT8 -> float convert, float GELU, float -> INT8
+    ExecuTorch lists all three as FP32-only, so a quantized GELU became INT8 -> float convert, float GELU, float -> INT8
     convert, a third of the XNNPACK nodes of SeemoRe-T's INT8 graph. XNNPACK runs a unary op on
     QS8 tensors as a 256-entry lookup table of the float function on the dequantized input, requantized: the very
     values the PyTorch graph computes (dequantize, float op, quantize), in one byte-wide pass (test_export compares
-    the two lowerings' outputs)."""
+    the two lowerings' outputs). XNNPACK's resize has an INT8 kernel of its own, which takes one grid for input and
+    output: the integer form (quant/integer_form.py) quantizes its resize so; the faithful model's float resize sits
+    between two different grids, and XNNPACK keeps taking it in float there."""
     from executorch.backends.xnnpack.partition.config import ALL_PARTITIONER_CONFIGS
     from executorch.backends.xnnpack.partition.config.generic_node_configs import (GeluConfig,
-                                                                                   ReciprocalSquareRootConfig)
+                                                                                   ReciprocalSquareRootConfig,
+                                                                                   UpsampleBilinear2dConfig)
     from executorch.backends.xnnpack.partition.config.xnnpack_config import ConfigPrecisionType
 
     def also_int8(config):
@@ -79,8 +85,36 @@ def partitioner_configs() -> list:
                 return [ConfigPrecisionType.FP32, ConfigPrecisionType.STATIC_QUANT]
         AlsoInt8.__name__ = f"Int8{config.__name__}"
         return AlsoInt8
-    lut = (GeluConfig, ReciprocalSquareRootConfig)
-    return [also_int8(c) if c in lut else c for c in ALL_PARTITIONER_CONFIGS]
+    int8_too = (GeluConfig, ReciprocalSquareRootConfig) + ((UpsampleBilinear2dConfig,) if integer else ())
+    return [also_int8(c) if c in int8_too else c for c in ALL_PARTITIONER_CONFIGS]
+
+
+@contextmanager
+def int8_resize():
+    """The bilinear resize serialised on its INT8 grids when the graph quantizes it (the integer form does).
+
+    ExecuTorch's visitor for it defines its output without quantization parameters, so an INT8 resize (which
+    partitioner_configs lets XNNPACK take) fed an INT8 add a float tensor, and XNNPACK refused the add at load. Here
+    the visitor first defines its input and output with the parameters of the dequantize before it and the quantize
+    after it, as the visitors of add or multiply do; a float resize finds none and stays as it was."""
+    importlib.import_module("executorch.backends.xnnpack.operators")  # registers every visitor
+    from executorch.backends.xnnpack.operators.quant_params import QuantParams
+
+    visitor = need("executorch-node-visitors")["aten.upsample_bilinear2d.vec"]
+    float_define = visitor.define_node
+
+    def define_node(self, node, xnn_graph, vals_to_ids, debug_handle):
+        source = node.args[0]
+        self.define_tensor(source, xnn_graph, vals_to_ids, True,
+                           quant_params=QuantParams.from_inputs(source, self._exported_program))
+        self.define_tensor(node, xnn_graph, vals_to_ids, True, quant_params=QuantParams.from_outputs(node))
+        return float_define(self, node, xnn_graph, vals_to_ids, debug_handle)
+
+    visitor.define_node = define_node
+    try:
+        yield
+    finally:
+        visitor.define_node = float_define
 
 
 # The lowering's size passes, each optional and named (export --help lists them; cards record which ran). Each
@@ -119,9 +153,7 @@ def share_vectors():
     distinct vector and string stored once (a FlatBuffer may point any number of tables at one vector)."""
     serialize = importlib.import_module("executorch.backends.xnnpack.serialization.xnnpack_graph_serialize")
     flatc_json_to_binary = need("pass share-vectors")
-    with tempfile.TemporaryDirectory() as bindings:
-        graph_type = _xnnpack_graph_type(Path(bindings))
-
+    with xnnpack_bindings() as (graph_type, _):
         def shared(graph) -> bytes:
             data = flatc_json_to_binary(graph)
             return pack_shared(graph_type.InitFromPackedBuf(data, 0), b"XN01", len(data))
@@ -131,8 +163,6 @@ def share_vectors():
             yield
         finally:
             serialize.convert_to_flatbuffer = flatc_json_to_binary
-            for name in [m for m in sys.modules if m == "fb_xnnpack" or m.startswith("fb_xnnpack.")]:
-                del sys.modules[name]
 
 
 @contextmanager
@@ -164,6 +194,20 @@ PASSES = {"number-constants": number_constants, "share-vectors": share_vectors,
           "inline-channel-scales": inline_channel_scales}
 
 
+@contextmanager
+def xnnpack_bindings():
+    """(``XNNGraphT``, {node union tag: node kind}) for the installed XNNPACK schema, generated into a temporary
+    folder and unloaded on exit, so no stale bindings outlive the call."""
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            graph_type = _xnnpack_graph_type(Path(folder))
+            unions = sys.modules["fb_xnnpack.XNodeUnion"].XNodeUnion
+            yield graph_type, {v: k for k, v in vars(unions).items() if not k.startswith("_")}
+        finally:
+            for name in [m for m in sys.modules if m == "fb_xnnpack" or m.startswith("fb_xnnpack.")]:
+                del sys.modules[name]
+
+
 def _xnnpack_graph_type(folder: Path):
     """``XNNGraphT`` (FlatBuffers' Python object API) for the XNNPACK schema of the installed ExecuTorch, generated
     into ``folder`` by the flatc that ExecuTorch bundles. flatc 24.3 spells the union helpers two ways; the calls are
@@ -181,6 +225,56 @@ def _xnnpack_graph_type(folder: Path):
         return importlib.import_module("fb_xnnpack.XNNGraph").XNNGraphT
     finally:
         sys.path.remove(str(folder))
+
+
+FLOAT_RULE = ("XNNPACK nodes of every delegated graph with a float (fp32, fp16, bf16) input or output value, and every "
+              "kernel the program runs outside XNNPACK; the Convert of the model's input and the Convert to its output "
+              "are the boundary, not counted")
+_FLOAT_DATATYPES = (1, 2, 13, 14)  # XNNDatatype fp32, fp16, pfp32, bf16 (ExecuTorch's xnnpack_graph_schema)
+
+
+def float_ops(path: Path) -> Counter:
+    """What a ``.pte`` computes in float between its input and its output, by XNNPACK node kind (read from the
+    serialised XNNPACK graphs, the nodes the runtime builds its operators from), plus any kernel left outside the
+    delegate as ``<op> (not delegated)``. Inside an INT8 graph each float island shows as Converts around float
+    nodes."""
+    program = need("executorch-read-pte")(Path(path).read_bytes()).program
+    header_type = need("xnnpack-header")
+    found = Counter()
+    with xnnpack_bindings() as (graph_type, node_kinds):
+        for plan in program.execution_plan:
+            for delegate in plan.delegates:
+                if delegate.id != "XnnpackBackend":
+                    found[f"{delegate.id} (not XNNPACK)"] += 1
+                    continue
+                blob = program.backend_delegate_data[delegate.processed.index].data
+                header = header_type.from_bytes(blob[:header_type.EXPECTED_LENGTH])
+                graph = graph_type.InitFromPackedBuf(
+                    blob[header.flatbuffer_offset:header.flatbuffer_offset + header.flatbuffer_size], 0)
+                found += _float_nodes(graph, node_kinds)
+            for chain in plan.chains:
+                for instruction in chain.instructions:
+                    if hasattr(instruction.instr_args, "op_index"):
+                        found[f"{plan.operators[instruction.instr_args.op_index].name} (not delegated)"] += 1
+    return found
+
+
+def _float_nodes(graph, node_kinds: dict) -> Counter:
+    tensors = [getattr(v.xvalueUnion, "tensorValue", v.xvalueUnion) for v in graph.xvalues]
+    floats = {t.idOut for t in tensors if t.datatype in _FLOAT_DATATYPES}
+    inputs, outputs = set(graph.inputIds), set(graph.outputIds)
+    found = Counter()
+    for node in graph.xnodes:
+        kind = node_kinds[node.xnodeUnionType].removeprefix("XNN")
+        fields = vars(node.xnodeUnion)
+        ids = [v for k, v in fields.items() if k.endswith("Id") and isinstance(v, int)]
+        ids += [int(i) for k, v in fields.items() if k.endswith("Ids") and v is not None for i in v]
+        if not floats.intersection(ids):
+            continue
+        if kind == "Convert" and (fields["inputId"] in inputs or fields["outputId"] in outputs):
+            continue
+        found[kind] += 1
+    return found
 
 
 class Runner:

@@ -21,6 +21,7 @@ import torch
 
 from export.private_hooks import litert_ops
 from export.shared_flatbuffer import pack_shared
+from quant.integer_form import pixel_shuffles_back
 from seemore_edge.core.errors import UserError
 from seemore_edge.core.imageio import atomic_write
 
@@ -53,7 +54,7 @@ def export(source, precision: str, tile: tuple[int, int], path: Path, passes: tu
 
         static = pt2e_quantizer.PT2EQuantizer().set_global(
             pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True))
-        graph = source.int8(fold_quantize=False)
+        graph = pixel_shuffles_back(source.int8(fold_quantize=False))
         for module in graph.modules():  # the converted graph computes eval semantics already (it holds no dropout or
             module.training = False     # batch-norm state); only its flag said training, and LiteRT-Torch warned
         model = litert_torch.convert(graph, (example,), quant_config=QuantConfig(pt2e_quantizer=static))
@@ -172,6 +173,35 @@ def audit(path: Path) -> dict:
             "ops": dict(sorted(table.items())),
             "output": {"dtype": out["dtype"].__name__, "scale": float(out["quantization"][0]),
                        "zero_point": int(out["quantization"][1])}}
+
+
+FLOAT_RULE = ("ops of the main subgraph with a FLOAT32/FLOAT16 input or output tensor, before delegation; the "
+              "QUANTIZE of the model's input and the DEQUANTIZE of its output are the boundary, not counted")
+
+
+def float_ops(path: Path) -> Counter:
+    """What a ``.tflite`` computes in float between its input and its output, by op (read from the FlatBuffer's op
+    codes and tensor types). Inside an INT8 graph each float island shows as its DEQUANTIZE, its float ops and its
+    QUANTIZE: the conversions an integer-only accelerator would hand back to the CPU."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(path))
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    floats = (schema.TensorType.FLOAT32, schema.TensorType.FLOAT16)
+    graph = model.subgraphs[0]
+    inputs, outputs = set(graph.inputs), set(graph.outputs)
+    found = Counter()
+    for op in graph.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        name = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+        touched = [i for i in [*op.inputs, *op.outputs] if i >= 0]
+        if not any(graph.tensors[i].type in floats for i in touched):
+            continue
+        if (name == "QUANTIZE" and op.inputs[0] in inputs) or (name == "DEQUANTIZE" and op.outputs[0] in outputs):
+            continue
+        found[name] += 1
+    return found
 
 
 class Runner:

@@ -98,6 +98,11 @@ def _gelu(x, mode="EXACT"):
     raise UserError(f"gelu mode {mode!r} is not one MIL defines")
 
 
+@op("relu")
+def _relu(x):
+    return F.relu(_f(x))
+
+
 @op("cast")
 def _cast(x, dtype):
     """Float casts are the interpreter's numeric mode's business (see :class:`MilProgram`); integer casts round toward
@@ -184,6 +189,28 @@ def _conv(x, weight, strides=None, pad_type="valid", pad=None, dilations=None, g
     x = F.pad(x, (left, right, top, bottom))
     return F.conv2d(x, w, None if bias is None else _f(bias).float(), tuple(strides), 0, tuple(dilations),
                     int(groups))
+
+
+@op("conv_transpose")
+def _conv_transpose(x, weight, strides=None, pad_type="valid", pad=None, dilations=None, groups=1, bias=None,
+                    output_shape=None):
+    """MIL's conv_transpose for the padding the integer form's pixel shuffle uses (valid, or custom and symmetric);
+    its weight is (C_in, C_out / groups, kh, kw), PyTorch's layout."""
+    x, w = _f(x).float(), _f(weight).float()
+    strides = tuple(int(s) for s in (strides if strides is not None else (1, 1)))
+    dilations = tuple(int(d) for d in (dilations if dilations is not None else (1, 1)))
+    top = bottom = left = right = 0
+    if pad_type == "custom":
+        top, bottom, left, right = (int(p) for p in pad)
+    elif pad_type != "valid":
+        raise UserError(f"conv_transpose pad_type {pad_type!r} is not implemented by the MIL interpreter")
+    if top != bottom or left != right:
+        raise UserError("conv_transpose with asymmetric padding is not implemented by the MIL interpreter")
+    y = F.conv_transpose2d(x, w, None if bias is None else _f(bias).float(), strides, (top, left), 0, int(groups),
+                           dilations)
+    if output_shape is not None and list(y.shape) != [int(d) for d in output_shape]:
+        raise UserError(f"conv_transpose output_shape {list(output_shape)} differs from {list(y.shape)}")
+    return y
 
 
 def _grid(size_in: int, size_out: int, align_corners: bool, half_pixel: bool) -> torch.Tensor:

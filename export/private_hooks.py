@@ -1,8 +1,8 @@
 """Every place this code reaches into a private name of ExecuTorch or LiteRT, each by a name of ours.
 
 The pinned versions (pyproject.toml) have no public way to do these things: set the XNNPACK thread pool's size, load a
-``.pte`` with ETDump, list a LiteRT interpreter's ops, read XNNPACK's FlatBuffer schema and ExecuTorch's flatc, and the
-three size passes of the ``.pte`` lowering (export/executorch_pte.py) that replace functions of the serialiser. A
+``.pte`` with ETDump, read a ``.pte`` and its XNNPACK graph back, list a LiteRT interpreter's ops, read XNNPACK's
+FlatBuffer schema and ExecuTorch's flatc, serialise an INT8 resize, and the three size passes of the ``.pte`` lowering (export/executorch_pte.py) that replace functions of the serialiser. A
 pinned upgrade may rename any of them; then :func:`need` fails with one line naming our hook, the private name and the
 installed version, instead of an AttributeError deep in an export. ``tests/test_private_hooks.py`` resolves every
 hook in :data:`HOOKS` against the installed packages, so such an upgrade fails CI by name.
@@ -30,6 +30,11 @@ HOOKS = {
                            "convert_to_flatbuffer"),
     "pass inline-channel-scales": ("executorch", "executorch.backends.xnnpack.operators.node_visitor",
                                    "NodeVisitor.get_quant_params"),
+    "executorch-read-pte": ("executorch", "executorch.exir._serialize._program", "deserialize_pte_binary"),
+    "xnnpack-header": ("executorch", "executorch.backends.xnnpack.serialization.xnnpack_graph_serialize",
+                       "XNNHeader"),
+    "executorch-node-visitors": ("executorch", "executorch.backends.xnnpack.operators.node_visitor",
+                                 "_node_visitor_dict"),
     "litert-ops-details": ("ai-edge-litert", "ai_edge_litert.interpreter", "Interpreter._get_ops_details"),
 }
 

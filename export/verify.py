@@ -11,7 +11,7 @@ import numpy as np
 from seemore_edge.core.scoring import evaluate_sets, tiled_upscaler
 from seemore_edge.core.tiling import tile_text
 
-from export import backend, export_artifact, load_runner, resolve_threads
+from export import backend, export_artifact, float_ops, load_runner, resolve_threads
 from export.card import read_card, write_card
 
 
@@ -58,7 +58,7 @@ def export_and_verify(source, meta: dict, fmt: str, precision: str, tile: tuple[
             "output": {"layout": "NCHW", "shape": [1, 3, th * scale, tw * scale], "dtype": "float32",
                        "range": [0.0, 1.0], "note": "clamp to [0, 1], then floor(255 v + 0.5)"},
             "tiling": "seemore_edge/core/tiling.py (mirror padding to the tile, ramp blending over the overlap)",
-            "audit": audit, "export_s": round(export_s, 1)}
+            "audit": audit, "float_ops": float_ops(path), "export_s": round(export_s, 1)}
     if audit.get("output", {}).get("dtype") == "int8":
         card["output"] |= {"dtype": "int8", "quantization": {"scale": audit["output"]["scale"],
                                                              "zero_point": audit["output"]["zero_point"]},

@@ -109,6 +109,8 @@ def _split_conv(conv: nn.Conv2d, order: torch.Tensor) -> tuple[nn.Conv2d, nn.Con
 
 
 class SplitGatedFFN(nn.Module):
+    act = staticmethod(F.gelu)  # the integer form (quant/integer_form.py) swaps it per instance
+
     def __init__(self, ffn: GatedFFN):
         super().__init__()
         self.fn_a, self.fn_g = _split_conv(ffn.fn_1[0], torch.arange(ffn.fn_1[0].out_channels))
@@ -116,10 +118,12 @@ class SplitGatedFFN(nn.Module):
         self.fn_2 = copy.deepcopy(ffn.fn_2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fn_2(F.gelu(self.fn_a(x)) * self.gate(F.gelu(self.fn_g(x))))
+        return self.fn_2(self.act(self.fn_a(x)) * self.gate(self.act(self.fn_g(x))))
 
 
 class SplitStripedConvFormer(nn.Module):
+    act = staticmethod(F.gelu)
+
     def __init__(self, see: StripedConvFormer):
         super().__init__()
         self.to_q, self.to_v = _split_conv(see.to_qv[0], torch.arange(see.to_qv[0].out_channels))
@@ -127,10 +131,12 @@ class SplitStripedConvFormer(nn.Module):
         self.proj = copy.deepcopy(see.proj)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.attn(F.gelu(self.to_q(x))) * F.gelu(self.to_v(x)))
+        return self.proj(self.attn(self.act(self.to_q(x))) * self.act(self.to_v(x)))
 
 
 class DeployMoEBlock(nn.Module):
+    act = staticmethod(F.gelu)
+
     def __init__(self, block: MoEBlock):
         super().__init__()
         if not isinstance(block.moe_layer, FixedExpertLayer):
@@ -148,7 +154,7 @@ class DeployMoEBlock(nn.Module):
         self.proj = copy.deepcopy(block.proj)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.gelu(self.conv_in(x))
+        h = self.act(self.conv_in(x))
         x, k = self.local(self.to_x(h)), self.to_k(h)
         c = k
         for down in self.down:

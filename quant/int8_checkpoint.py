@@ -22,6 +22,7 @@ from seemore_edge.core.presets import get_preset
 from seemore_edge.core.records import ModelCard
 
 from quant.deploy_form import to_deploy_form
+from quant.integer_form import VARIANTS, to_integer_form
 from quant.fixed_routing import EXPORT_MIN_SIDE
 from quant.int8_graph import convert, freeze_observers, prepare_qat, unknown_modules
 from quant.quantizer import END_CONVS, FLOAT_MODULES
@@ -40,15 +41,17 @@ class QatModel:
     prepared: torch.fx.GraphModule
     card: ModelCard | None = None
     float_modules: tuple[str, ...] = ()  # kept float beyond quant.quantizer.FLOAT_MODULES
+    variant: str = "faithful"  # or "integer": quant/integer_form.py
 
     @property
     def kept_float(self) -> tuple[str, ...]:
-        """Every deploy-form module its INT8 artifacts run in float: the fixed set and this model's own."""
-        return FLOAT_MODULES + self.float_modules
+        """Every deploy-form module its INT8 artifacts run in float: the fixed set and this model's own (none in the
+        integer form)."""
+        return () if self.variant == "integer" else FLOAT_MODULES + self.float_modules
 
     def fp32(self) -> torch.nn.Module:
         """The deploy form carrying the QAT-trained float weights, without fake quantization."""
-        deploy = to_deploy_form(build_model(self.preset, self.scale, "fixed", self.experts))
+        deploy = deploy_model(self.preset, self.scale, self.experts, self.variant)
         state = self.prepared.state_dict()
         deploy.load_state_dict({k: state[k] for k in deploy.state_dict()}, strict=True)
         return deploy.eval()
@@ -80,10 +83,18 @@ class Int8Model(torch.nn.Module):
         return self.graph(x)
 
 
+def deploy_model(preset: str, scale: int, experts: tuple[int, ...], variant: str = "faithful") -> torch.nn.Module:
+    """The structure a QAT state of this variant is loaded into (its weights are the state's)."""
+    if variant not in VARIANTS:
+        raise UserError(f"unknown variant {variant!r}; available: {', '.join(VARIANTS)}")
+    edge = build_model(preset, scale, "fixed", tuple(experts))
+    return to_integer_form(edge) if variant == "integer" else to_deploy_form(edge)
+
+
 def prepare_for(preset: str, scale: int, experts: tuple[int, ...],
-                float_modules: tuple[str, ...] = ()) -> torch.fx.GraphModule:
-    deploy = to_deploy_form(build_model(preset, scale, "fixed", tuple(experts)))
-    return prepare_qat(deploy, torch.rand(*EXAMPLE_SHAPE), tuple(float_modules))
+                float_modules: tuple[str, ...] = (), variant: str = "faithful") -> torch.fx.GraphModule:
+    deploy = deploy_model(preset, scale, experts, variant)
+    return prepare_qat(deploy, torch.rand(*EXAMPLE_SHAPE), tuple(float_modules), integer=variant == "integer")
 
 
 def check_float_modules(preset: str, scale: int, modules) -> tuple[str, ...]:
@@ -97,13 +108,15 @@ def check_float_modules(preset: str, scale: int, modules) -> tuple[str, ...]:
 
 
 def save_qat(prepared: torch.fx.GraphModule, preset: str, scale: int, experts: tuple[int, ...], path: str | Path,
-             card: dict, float_modules: tuple[str, ...] = ()) -> ModelCard:
+             card: dict, float_modules: tuple[str, ...] = (), variant: str = "faithful") -> ModelCard:
     """The fake-quantized state and its card (kind ``qat-int8``); ``card`` holds the ModelCard fields the state cannot
-    tell (parent, recipe, training, details, ...). ``float_modules`` go into ``details`` because the graph the state
-    fits is rebuilt from them."""
+    tell (parent, recipe, training, details, ...). ``float_modules`` and an integer ``variant`` go into ``details``
+    because the graph the state fits is rebuilt from them."""
     path = Path(path)
-    state = {k: v.detach().cpu().contiguous() for k, v in prepared.state_dict().items()}
+    # clone: an op on its input's grid (the integer form's resize) shares that fake quantizer, listed under both names
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in prepared.state_dict().items()}
     floats = {"float_modules": list(float_modules)} if float_modules else {}
+    floats |= {"variant": variant} if variant != "faithful" else {}
     fields = {**card, "details": {"quantization": QUANTIZATION, **floats, **card.get("details", {})}}
     full = records.from_dict(ModelCard, {"kind": "qat-int8", "preset": preset, "scale": scale,
                                          "routing": {"type": "fixed", "experts": list(experts)}, **fields},
@@ -137,7 +150,8 @@ def load_qat(path: str | Path, scale: int | None = None) -> QatModel:
         raise UserError(f"{path}: checkpoint is for x{card.scale}, but x{scale} was asked for")
     experts = tuple(card.routing.experts)
     floats = tuple(card.details.get("float_modules", ()))
-    prepared = prepare_for(card.preset, card.scale, experts, floats)
+    variant = card.details.get("variant", "faithful")
+    prepared = prepare_for(card.preset, card.scale, experts, floats, variant)
     state = load_file(path)
     expected = prepared.state_dict()
     missing = sorted(set(expected) - set(state))
@@ -147,4 +161,4 @@ def load_qat(path: str | Path, scale: int | None = None) -> QatModel:
                         f"(first missing tensor: {missing[0] if missing else 'none'})")
     prepared.load_state_dict(state, strict=True)
     freeze_observers(prepared)
-    return QatModel(card.preset, card.scale, experts, prepared, card, floats)
+    return QatModel(card.preset, card.scale, experts, prepared, card, floats, variant)

@@ -34,13 +34,14 @@ def unknown_modules(deploy: torch.nn.Module, modules) -> list[str]:
 
 
 def prepare_qat(deploy: torch.nn.Module, example: torch.Tensor,
-                float_modules: tuple[str, ...] = ()) -> torch.fx.GraphModule:
-    """The deploy-form model with fake quantization inserted, ready to train; ``float_modules`` stay float."""
+                float_modules: tuple[str, ...] = (), integer: bool = False) -> torch.fx.GraphModule:
+    """The deploy-form model with fake quantization inserted, ready to train; ``float_modules`` stay float;
+    ``integer``: ``deploy`` is the integer form, quantized throughout."""
     unknown = unknown_modules(deploy, float_modules)
     if unknown:
         raise ValueError(f"float modules {unknown} are not modules of the deploy form")
     graph = torch.export.export(deploy.train(), (example,), dynamic_shapes=training_shapes()).module()
-    prepared = prepare_qat_pt2e(graph, xnnpack_quantizer(tuple(float_modules)))
+    prepared = prepare_qat_pt2e(graph, xnnpack_quantizer(tuple(float_modules), integer))
     move_exported_model_to_train(prepared)
     return prepared
 

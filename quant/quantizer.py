@@ -64,13 +64,64 @@ def partly_float_quantizer(float_node, config):
     return PartlyFloat().set_global(config)
 
 
-def xnnpack_quantizer(float_modules: tuple[str, ...] = ()):
-    """The QAT quantizer; ``float_modules``: module paths of the deploy form kept float beyond the fixed set above."""
+# Ops that interpolate values without new arithmetic: in the integer form they compute on their input's INT8 grid
+# (XNNPACK and LiteRT both run them on INT8 tensors); ExecuTorch's quantizer leaves them float.
+SHARED_GRID_OPS = ("aten.upsample_bilinear2d.vec",)
+
+
+def transposed_conv_weight():
+    """INT8 weights of a transposed convolution, symmetric per output channel, which is axis 1 of its (in, out, kh,
+    kw) weight (the pixel shuffle's, in the integer form)."""
+    from torchao.quantization.pt2e.quantizer import QuantizationSpec
+
+    return QuantizationSpec(dtype=torch.int8, quant_min=-127, quant_max=127, qscheme=torch.per_channel_symmetric,
+                            ch_axis=1, observer_or_fake_quant_ctr=FakeQuantize.with_args(
+                                observer=MovingAveragePerChannelMinMaxObserver, eps=2**-12, quant_min=-127,
+                                quant_max=127, dtype=torch.int8, qscheme=torch.per_channel_symmetric, ch_axis=1))
+
+
+def integer_quantizer(config):
+    """ExecuTorch's XNNPACK quantizer with ``config`` on every op and :data:`SHARED_GRID_OPS` on their input's grid."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
+
+    class Integer(XNNPACKQuantizer):
+        def annotate(self, model):
+            model = super().annotate(model)
+            for node in model.graph.nodes:
+                if node.op != "call_function" or str(node.target) not in SHARED_GRID_OPS:
+                    continue
+                source = node.args[0]
+                grid = SharedQuantizationSpec(source)
+                # the input edge's grid, not the source's: a grid shared with a node inserts no quantizer at the output
+                node.meta["quantization_annotation"] = QuantizationAnnotation(
+                    input_qspec_map={source: grid}, output_qspec=SharedQuantizationSpec((source, node)),
+                    _annotated=True)
+                for user in node.users:  # a consumer's own input quantizer would otherwise observe a new grid
+                    annotation = user.meta.get("quantization_annotation")
+                    if annotation is not None and node in annotation.input_qspec_map:
+                        annotation.input_qspec_map[node] = grid
+            for node in model.graph.nodes:
+                if str(node.target) == "aten.conv_transpose2d.input":
+                    annotation = node.meta["quantization_annotation"]
+                    annotation.input_qspec_map[node.args[1]] = transposed_conv_weight()
+            return model
+
+    return Integer().set_global(config)
+
+
+def xnnpack_quantizer(float_modules: tuple[str, ...] = (), integer: bool = False):
+    """The QAT quantizer; ``float_modules``: module paths of the deploy form kept float beyond the fixed set above.
+    ``integer``: the integer form (quant/integer_form.py), where nothing is kept float, residual stream included."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import get_symmetric_quantization_config
 
     config = get_symmetric_quantization_config(is_per_channel=True, is_qat=True)
-    return partly_float_quantizer(lambda node: keeps_float(node, float_modules),
-                                  dataclasses.replace(config, weight=symmetric_weight_fake_quant(config.weight)))
+    config = dataclasses.replace(config, weight=symmetric_weight_fake_quant(config.weight))
+    if integer:
+        if float_modules:
+            raise ValueError("the integer form keeps nothing float")
+        return integer_quantizer(config)
+    return partly_float_quantizer(lambda node: keeps_float(node, float_modules), config)
 
 
 def symmetric_weight_fake_quant(spec):

@@ -81,6 +81,26 @@ def test_runtimes_match_pytorch(exported, tiny_qat, fmt):
         assert card.latency.threads == os.cpu_count()
 
 
+def test_cards_count_the_float_ops_each_file_holds(exported):
+    """The graph audit, read from each file: the faithful INT8 model keeps its LayerNorm statistics, GELU and residual
+    stream in float (quant/quantizer.py's choice) and says so in every runtime; an FP32 file is float throughout."""
+    cards = {p.name: read_card(p) for p in exported.iterdir() if p.suffix != ".json"}
+    tflite = cards["tiny-qat-int8.tflite"].float_ops.by_kind
+    assert {"GELU", "RSQRT", "SUB", "ADD", "DEQUANTIZE", "QUANTIZE"} <= set(tflite), tflite
+    assert tflite["DEQUANTIZE"] >= tflite["RSQRT"] + tflite["GELU"]  # each island entered through a dequantize
+    pte = cards["tiny-qat-int8.pte"].float_ops.by_kind
+    assert {"Convert", "Add", "Subtract"} <= set(pte) and not [k for k in pte if "not delegated" in k], pte
+    fp32_tflite = cards["tiny-qat-fp32.tflite"]
+    assert fp32_tflite.float_ops.total == sum(fp32_tflite.audit["ops"].values())  # every op of a float file
+    assert cards["tiny-qat-fp32.pte"].float_ops.by_kind.get("Conv2d", 0) > 0
+    coreml = {p: cards[f"tiny-qat-{p}.mlpackage"].float_ops for p in ("int8", "fp16")}
+    assert 0 < coreml["int8"].total < coreml["fp16"].total and coreml["fp16"].by_kind["conv"] > 0
+    # Of the W8A8 package's convs only the final LayerNorm's two statistics convs read float (FLOAT_MODULES keeps it)
+    assert coreml["int8"].by_kind.get("conv", 0) == 2 and "cast" not in coreml["int8"].by_kind, coreml["int8"]
+    for card in cards.values():
+        assert card.float_ops.total == sum(card.float_ops.by_kind.values()) and card.float_ops.rule
+
+
 def test_pte_int8_fully_delegated(exported):
     audit = read_card(exported / "tiny-qat-int8.pte").audit
     assert audit["partitions"] == 1 and not audit["not_delegated"], audit

@@ -85,6 +85,15 @@ class TensorSpec:
 
 
 @dataclass
+class FloatOps:
+    """The graph audit (``export.float_ops``): the ops between the artifact's input and output that do not run in
+    integer arithmetic, read from the file itself, by kind; ``rule`` says what counts in that format."""
+    total: int
+    by_kind: dict[str, int]
+    rule: str
+
+
+@dataclass
 class Latency:
     median_ms: float
     p90_ms: float
@@ -120,6 +129,7 @@ class ArtifactCard:
     latency_note: str | None = None  # why latency is null (an interpreter's time is not a runtime's latency)
     not_measured: str | None = None  # why psnr is null
     export_s: float | None = None
+    float_ops: FloatOps | None = None  # None only on cards written before the audit existed
     schema: int = SCHEMA
 
 

@@ -56,5 +56,6 @@ def summary_line(card: ArtifactCard) -> str:
         return f"  {card.file}: {size}, not run here ({card.not_measured})"
     psnr = ", ".join(f"{s} {r.psnr:.2f}" for s, r in card.psnr.items())
     speed = f"{card.latency.median_ms:.1f} ms" if card.latency else "no latency (an interpreter's time is not one)"
-    return (f"  {card.file}: {size}, {card.audit.get('partitions', '-')} partition(s), tile {tile_text(card.tile)} "
-            f"{speed}, executed by {card.executed_by}, PSNR {psnr}")
+    floats = f", {card.float_ops.total} float op(s)" if card.float_ops else ""
+    return (f"  {card.file}: {size}, {card.audit.get('partitions', '-')} partition(s){floats}, tile "
+            f"{tile_text(card.tile)} {speed}, executed by {card.executed_by}, PSNR {psnr}")

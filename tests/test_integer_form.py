@@ -1,0 +1,110 @@
+"""The integer edge model (quant/integer_form.py): its rewrites compute what they replace, and its INT8 files hold no
+float op in any runtime (the graph audit every card carries, read from the files the export tool writes)."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from export import load_runner
+from export.card import read_card
+from quant.integer_form import (IntegerSeemoRe, PixelShuffleConv, fit_affine, fold_into, fold_mean,
+                                pixel_shuffles_back, to_integer_form)
+from quant.int8_checkpoint import load_qat, prepare_for, save_qat
+from quant.int8_graph import freeze_observers
+from seemore_edge import build_model
+
+
+def test_pixel_shuffle_conv_is_the_pixel_shuffle():
+    x = torch.rand(2, 3 * 16, 5, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(PixelShuffleConv(3, 4)(x), nn.PixelShuffle(4)(x), atol=0, rtol=0)
+    assert not PixelShuffleConv(3, 2).weight.requires_grad
+
+
+def test_affine_fit_recovers_an_affine_and_folds_exactly_into_a_1x1_conv():
+    torch.manual_seed(0)
+    x = torch.randn(4, 6, 9, 9)
+    a, d = torch.rand(6) + 0.5, torch.randn(6)
+    fitted_a, fitted_d = fit_affine(x, x * a.view(1, -1, 1, 1) + d.view(1, -1, 1, 1))
+    torch.testing.assert_close((fitted_a, fitted_d), (a, d), atol=1e-5, rtol=0)
+    conv = nn.Conv2d(6, 5, 1)
+    want = conv(x * a.view(1, -1, 1, 1) + d.view(1, -1, 1, 1))
+    fold_into([conv], a, d)
+    torch.testing.assert_close(conv(x), want, atol=1e-5, rtol=0)
+
+
+def test_mean_folds_into_the_end_convs():
+    """conv_1 sees x - mean exactly away from its zero padding; the upsampler's bias adds the mean exactly."""
+    torch.manual_seed(0)
+    model = build_model("tiny", 4, routing="fixed", experts=(1,)).eval()
+    x = torch.rand(1, 3, 24, 24)
+    with torch.no_grad():
+        first = model.conv_1(x - model.mean)
+        body = torch.rand(1, model.preset.channels, 24, 24)
+        last = model.upsampler(body) + model.mean
+        fold_mean(model)
+        torch.testing.assert_close(model.conv_1(x)[..., 1:-1, 1:-1], first[..., 1:-1, 1:-1], atol=1e-5, rtol=0)
+        torch.testing.assert_close(model.upsampler(body), last, atol=1e-5, rtol=0)
+    assert isinstance(model, IntegerSeemoRe)
+
+
+def test_integer_form_has_no_norm_no_gelu_and_loads_its_own_state():
+    torch.manual_seed(0)
+    edge = build_model("tiny", 4, routing="fixed", experts=(1,)).eval()
+    fitted = to_integer_form(edge, torch.rand(4, 3, 32, 32))
+    kinds = {type(m).__name__ for m in fitted.modules()}
+    assert not kinds & {"ChannelNorm", "LayerNorm2d", "GELU", "PixelShuffle"}, kinds
+    bare = to_integer_form(edge)
+    bare.load_state_dict(fitted.state_dict(), strict=True)
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(bare(x), fitted(x))
+
+
+@pytest.fixture(scope="module")
+def integer_export(tmp_path_factory):
+    """A tiny integer QAT checkpoint (observers fed three random batches) exported by the tool, INT8 in all three
+    formats: (checkpoint, folder)."""
+    torch.manual_seed(0)
+    prepared = prepare_for("tiny", 4, (2,), variant="integer")
+    with torch.no_grad():
+        for _ in range(3):
+            prepared(torch.rand(2, 3, 48, 48))
+    freeze_observers(prepared)
+    folder = tmp_path_factory.mktemp("integer")
+    path = folder / "tiny-int.safetensors"
+    save_qat(prepared, "tiny", 4, (2,), path, {"recipe": {"training": "none: observers fed, for tests"}},
+             variant="integer")
+    out = folder / "export"
+    env = {k: v for k, v in os.environ.items() if k != "SEEMORE_DATA"}
+    result = subprocess.run([sys.executable, "-m", "seemore_edge.export", "--weights", str(path), "--formats",
+                             "pte,tflite,mlpackage", "--precision", "int8", "--tile", "32", "--overlap", "4", "--out",
+                             str(out), "--sets", "samples"], capture_output=True, text=True, env=env, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return path, out
+
+
+@pytest.mark.parametrize("suffix", ["pte", "tflite", "mlpackage"])
+def test_integer_int8_files_hold_no_float_op(integer_export, suffix):
+    card = read_card(integer_export[1] / f"tiny-int-int8.{suffix}")
+    assert card.float_ops.total == 0, card.float_ops.by_kind
+    assert card.psnr["samples"].images == 5
+
+
+@pytest.mark.parametrize("suffix", ["pte", "tflite"])
+def test_integer_int8_files_compute_the_pytorch_int8_graph(integer_export, suffix):
+    path, out = integer_export
+    qat = load_qat(path)
+    assert qat.variant == "integer" and qat.kept_float == ()
+    x = np.random.default_rng(1).random((1, 3, 32, 32), dtype=np.float32)
+    with torch.no_grad():
+        want = qat.int8()(torch.from_numpy(x)).numpy()
+        # LiteRT gets the pixel shuffle back in place of its transposed conv: the same values
+        torch.testing.assert_close(pixel_shuffles_back(qat.int8())(torch.from_numpy(x)).numpy(), want, atol=0,
+                                   rtol=0)
+    got = load_runner(out / f"tiny-int-int8.{suffix}", (32, 32))(x)
+    assert np.abs(got - want).max() < 0.05  # a few output steps: the runtimes' integer kernels round their own way
