@@ -41,7 +41,17 @@ def main(argv=None) -> int:
     ap.add_argument("--float-modules", default="",
                     help="deploy-form modules kept float beyond the default set, comma-separated "
                          "(T-x2-qat: conv_1,conv_2,upsampler.0)")
+    ap.add_argument("--variant", choices=["faithful", "integer"], default=d.variant,
+                    help="faithful: the deploy form as the reference computes it (LayerNorms, GELU, float residual "
+                         "stream); integer: no float op between input and output (quant/integer_form.py), "
+                         "distilled in FP32 first, shipped as T-x4-int")
+    ap.add_argument("--float-iters", type=int,
+                    help="with --variant integer: FP32 distillation iterations before QAT (default: --iters)")
     args = ap.parse_args(argv)
+    if args.float_iters is not None and args.variant != "integer":
+        raise cli.UserError("--float-iters is the integer variant's FP32 stage: it goes with --variant integer")
+    if args.variant == "integer" and args.float_modules:
+        raise cli.UserError("--float-modules keeps modules float; the integer variant keeps none")
     import torch  # after parsing (as in every tool): --help answers before torch loads
 
     from .core.checkpoints import resolve_weights
@@ -58,7 +68,8 @@ def main(argv=None) -> int:
                     train_dir=args.train_dir, iters=args.iters, batch=args.batch, patch=args.patch, lr=args.lr,
                     calibration=args.calibration, formats=cli.split_list(args.formats),
                     precisions=cli.split_list(args.precision), tile=tile, threads=args.threads,
-                    float_modules=tuple(cli.split_list(args.float_modules)))
+                    float_modules=tuple(cli.split_list(args.float_modules)), variant=args.variant,
+                    float_iters=args.float_iters)
     print(markdown(run_job(cfg, preset=args.preset, scale=args.scale)))
     return 0
 

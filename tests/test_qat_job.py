@@ -65,6 +65,28 @@ def test_main_job_end_to_end_and_resume(tiny_checkpoint, tmp_path, capsys, monke
     assert len(list(out.glob("qat-*.ckpt"))) == 2
 
 
+def test_main_job_makes_the_integer_variant(tiny_checkpoint, tmp_path, capsys, monkeypatch):
+    """``--variant integer``: the FP32 distillation stage, then QAT from it; its files hold no float op."""
+    from quant.int8_checkpoint import load_qat
+
+    monkeypatch.delenv("SEEMORE_DATA", raising=False)
+    out = tmp_path / "int"
+    code, stdout, err = run_tool(qat, ["--weights", str(tiny_checkpoint), "--out", str(out), "--variant", "integer",
+                                       "--float-iters", "3", "--formats", "pte,tflite"] + ARGS, capsys)
+    assert code == 0, err
+    assert "integer form" in stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["variant"] == "integer" and report["float_iters"] == 3
+    assert report["row_labels"]["control"] == "integer form FP32, distilled"
+    model = load_qat(out / "qat.safetensors")
+    assert model.variant == "integer" and model.card.training["trained_steps"] == 3 + 4
+    assert model.card.recipe["variant"] == "integer"
+    assert {a["file"]: a["float_ops"] for a in report["artifacts"]} == {"tiny-x4-int-int8.pte": 0,
+                                                                        "tiny-x4-int-int8.tflite": 0}
+    for a in report["artifacts"]:
+        assert abs(a["diff_vs_pytorch_int8"]["samples"]) < 0.1, a
+
+
 def test_main_job_bad_input(tiny_checkpoint, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -73,7 +95,9 @@ def test_main_job_bad_input(tiny_checkpoint, tmp_path, capsys):
              (["--preset", "T"], "checkpoint is SeemoRe-tiny, but preset T"),
              (["--train-dir", str(empty)], "no images in it"),
              (["--out", "/proc/seemore-qat"], "not writable"),
-             (["--float-modules", "conv_1,conv_9"], "conv_9: not a module of the SeemoRe-tiny deploy form")]
+             (["--float-modules", "conv_1,conv_9"], "conv_9: not a module of the SeemoRe-tiny deploy form"),
+             (["--float-iters", "3"], "goes with --variant integer"),
+             (["--variant", "integer", "--float-modules", "conv_1"], "the integer variant keeps none")]
     for extra, words in cases:
         argv = ["--weights", str(tiny_checkpoint), "--out", str(tmp_path / "o")] + ARGS + extra
         code, _, err = run_tool(qat, argv, capsys)

@@ -14,6 +14,7 @@ a rerun reuses what those settings produced and recomputes only the stages whose
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import time
@@ -29,6 +30,7 @@ from quant.finetune import finetune
 from quant.fixed_routing import RouteStats, collect_routes, edge_dynamic_shapes, to_fixed
 from quant.int8_checkpoint import QatModel, check_float_modules, load_qat, save_qat
 from quant.int8_graph import freeze_observers, prepare_qat
+from quant.integer_form import to_integer_form
 from seemore_edge.core.checkpoints import load_model, parent_of, read_model_card, save_model
 from seemore_edge.core.datasets import make_pair
 from seemore_edge.core.errors import UserError
@@ -42,10 +44,13 @@ from seemore_edge.pipelines.artifact_set import ArtifactSet, export_set
 from seemore_edge.pipelines.settings import JobConfig
 from seemore_edge.pipelines.plots import plot_routes
 
+CALIBRATION_BATCHES = 4  # training batches the integer form's LayerNorm stand-ins are fitted on
+
 # The report's rows, in order: key -> label. Rendering and drops read the keys, never the labels.
 ROWS = {"bicubic": "bicubic", "reference": "reference FP32 (dynamic routing)",
         "edge": "edge FP32, before fine-tuning", "control": "edge FP32, fine-tuned (control)",
         "int8": "edge INT8 QAT (PyTorch)"}
+INTEGER_ROWS = ROWS | {"control": "integer form FP32, distilled", "int8": "integer form INT8 QAT (PyTorch)"}
 
 
 def stage_key(*parts) -> str:
@@ -112,7 +117,8 @@ def run_job(cfg: JobConfig, preset: str | None = None, scale: int | None = None)
                                                          "details": {"expert_choice": choice, "stage_key": choice_key}})
 
     tune_key = stage_key(choice_key, cfg.iters, cfg.batch, cfg.patch, cfg.lr,
-                         *(["float", *cfg.float_modules] if cfg.float_modules else []))
+                         *(["float", *cfg.float_modules] if cfg.float_modules else []),
+                         *(["integer", float_iters(cfg)] if cfg.variant == "integer" else []))
     control, control_log, qat_model, qat_log = finetune_stage(cfg, out, tune_key, reference, edge, images, choice,
                                                                ref_parent)
     int8 = qat_model.int8()
@@ -153,15 +159,31 @@ def routing_stage(out: Path, key: str, reference, images, scale) -> RouteStats:
     return stats
 
 
+def float_iters(cfg: JobConfig) -> int:
+    return cfg.iters if cfg.float_iters is None else cfg.float_iters
+
+
 def finetune_stage(cfg: JobConfig, out: Path, key: str, reference, edge, images, choice, ref_parent):
-    """The FP32 control and QAT, same data and schedule; their resumable states are named by ``key``."""
+    """The FP32 control and QAT, same data and schedule; their resumable states are named by ``key``.
+
+    Faithful: both start from the edge model, so the two differ only in quantization. Integer: the FP32 stage is the
+    integer form's distillation from the reference (its structure computes another function), and QAT starts from
+    what it learnt; the control row is then that FP32 integer form."""
     batches = PatchBatches(images, reference.scale, cfg.patch, cfg.batch, seed=(1,))
-    control = to_deploy_form(edge).train()
-    control_log = finetune(control, reference, batches, cfg.iters, cfg.lr, out / f"control-{key}.ckpt",
-                           "fine-tune FP32 control")
+    if cfg.variant == "integer":
+        fit_on = torch.cat([batches[step][0] for step in range(CALIBRATION_BATCHES)])
+        control = to_integer_form(edge, fit_on).train()
+        control_log = finetune(control, reference, batches, float_iters(cfg), cfg.lr, out / f"control-{key}.ckpt",
+                               "distil the FP32 integer form")
+        start = copy.deepcopy(control)
+    else:
+        control = to_deploy_form(edge).train()
+        control_log = finetune(control, reference, batches, cfg.iters, cfg.lr, out / f"control-{key}.ckpt",
+                               "fine-tune FP32 control")
+        start = to_deploy_form(edge)
     control.eval()
     example = batches[0][0][:1].repeat(2, 1, 1, 1)  # an example batch of 1 would pin the batch dimension to 1
-    prepared = prepare_qat(to_deploy_form(edge), example, cfg.float_modules)
+    prepared = prepare_qat(start, example, cfg.float_modules, integer=cfg.variant == "integer")
     frozen = []
 
     def freeze_late(step: int) -> None:
@@ -173,10 +195,12 @@ def finetune_stage(cfg: JobConfig, out: Path, key: str, reference, edge, images,
     path = out / "qat.safetensors"
     current = load_qat(path) if path.exists() else None
     if current is None or current.card.details.get("stage_key") != key:
+        steps = cfg.iters + (float_iters(cfg) if cfg.variant == "integer" else 0)
+        wall = qat_log["wall_s"] + (control_log["wall_s"] if cfg.variant == "integer" else 0)
         save_qat(prepared, reference.preset.name, reference.scale, tuple(choice["experts"]), path,
                  {"parent": ref_parent, "recipe": recipe(cfg),
-                  "training": {"trained_steps": cfg.iters, "wall_time_s": round(qat_log["wall_s"])},
-                  "details": {"expert_choice": choice, "stage_key": key}}, cfg.float_modules)
+                  "training": {"trained_steps": steps, "wall_time_s": round(wall)},
+                  "details": {"expert_choice": choice, "stage_key": key}}, cfg.float_modules, cfg.variant)
     return control, control_log, load_qat(path), qat_log
 
 
@@ -185,7 +209,11 @@ def recipe(cfg: JobConfig) -> dict:
             "optimizer": "Adam, cosine decay to 0", "observers": "frozen from 75% of the iterations",
             "loss": "L1 to the reference's output + 0.5 L1 to HR",
             "train_dir": cfg.train_dir.name if cfg.train_dir else "scikit-image sample photos",
-            **({"float_modules": list(cfg.float_modules)} if cfg.float_modules else {})}
+            **({"float_modules": list(cfg.float_modules)} if cfg.float_modules else {}),
+            **({"variant": "integer", "float_iterations": float_iters(cfg),
+                "float_stage": f"LayerNorms fitted as per-channel affines on {CALIBRATION_BATCHES} batches, then "
+                               "FP32 distillation of the integer form, then QAT from it"}
+               if cfg.variant == "integer" else {})}
 
 
 def export_stage(cfg: JobConfig, out: Path, key: str, qat_model: QatModel, reference) -> list[dict]:
@@ -195,7 +223,7 @@ def export_stage(cfg: JobConfig, out: Path, key: str, qat_model: QatModel, refer
         return []
     folder = out / "export"
     folder.mkdir(exist_ok=True)
-    name = f"{reference.preset.name}-x{reference.scale}-qat"
+    name = f"{reference.preset.name}-x{reference.scale}-{'int' if cfg.variant == 'integer' else 'qat'}"
     eager = cached(out / "eager_latency.json", stage_key(key, cfg.tile), lambda: {
         "reference FP32 (eager PyTorch)": tile_latency(torch_runner(reference), cfg.tile, runs=10)["median_ms"],
         "edge INT8 (PyTorch reference kernels)": tile_latency(torch_runner(qat_model.int8()), cfg.tile,
@@ -210,6 +238,7 @@ def artifact_row(card: ArtifactCard, eager_ms: dict) -> dict:
     return {"file": card.file, "format": card.format, "precision": card.precision, "executed_by": card.executed_by,
             "size_kib": round(card.size_bytes / 1024, 1), "tile": tile_text(card.tile),
             "partitions": card.audit.get("partitions"),
+            "float_ops": card.float_ops.total if card.float_ops else None,
             "latency_tile_ms": card.latency.median_ms if card.latency else None, "eager_latency_tile_ms": eager_ms,
             "psnr": {s: v.psnr for s, v in card.psnr.items()} if card.psnr else None,
             "not_measured": card.not_measured,
@@ -272,7 +301,8 @@ def make_report(cfg: JobConfig, ref_name: str, reference, stats, choice, rows, c
             "schedule": "Adam, cosine decay to 0; QAT observers frozen from 75% of the iterations",
             "loss": "L1 to the reference's output + 0.5 L1 to HR", "float_modules": list(cfg.float_modules),
             "routing": {"counts": stats.counts.tolist(), "mean_weight": np.round(stats.mean_weight, 4).tolist()},
-            "experts": choice, "row_labels": ROWS, "rows": rows, "drops": drops, "artifacts": artifacts,
+            "variant": cfg.variant, **({"float_iters": float_iters(cfg)} if cfg.variant == "integer" else {}),
+            "experts": choice, "row_labels": INTEGER_ROWS if cfg.variant == "integer" else ROWS, "rows": rows, "drops": drops, "artifacts": artifacts,
             "final_loss": {"control": control_log["losses"][-1] if control_log["losses"] else None,
                            "qat": qat_log["losses"][-1] if qat_log["losses"] else None},
             "wall_s": round(wall, 1)}
@@ -286,10 +316,14 @@ def _ranks(report: dict, experts: list[int]) -> str:
 
 def markdown(r: dict) -> str:
     sets = list(r["drops"])
-    lines = [f"# SeemoRe-{r['preset']} x{r['scale']}: fixed routing and INT8 QAT", "",
+    integer = r.get("variant") == "integer"
+    lines = [f"# SeemoRe-{r['preset']} x{r['scale']}: fixed routing and INT8 QAT"
+             + (" of the integer form" if integer else ""), "",
              f"Reference `{r['reference']}`; fine-tuning on {r['train_dir']}: {r['iters']} iterations of "
              f"{r['batch']} x {r['patch']} px LR patches, lr {r['lr']}, {r['schedule']}; loss {r['loss']}." +
-             (f" Kept float beyond the default set: {', '.join(r['float_modules'])}." if r.get("float_modules") else ""),
+             (f" Kept float beyond the default set: {', '.join(r['float_modules'])}." if r.get("float_modules") else "")
+             + (f" Integer form (quant/integer_form.py: no LayerNorm, ReLU, everything INT8): {r['float_iters']} FP32 "
+                "distillation iterations first, QAT from their result." if integer else ""),
              "",
              f"Expert per residual group, by rank as in routes.png: {_ranks(r, r['experts']['experts'])} (rule: "
              f"{r['experts']['rule']}; calibration PSNR {r['experts']['calibration_psnr']} dB vs "
@@ -300,6 +334,7 @@ def markdown(r: dict) -> str:
     for key, label in r["row_labels"].items():
         row = r["rows"][key]
         label = label.replace("fine-tuned", f"fine-tuned {r['iters']} it") if key == "control" else label
+        label = label.replace("distilled", f"distilled {r.get('float_iters')} it") if key == "control" else label
         lines.append(f"| {label} | " + " | ".join(f"{row[s]['psnr']:.2f} / {row[s]['ssim']:.4f}" for s in sets) + " |")
     lines += ["", "| drop (dB) | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets),
               "| INT8 vs reference | " + " | ".join(f"{r['drops'][s]['int8_vs_reference']:+.3f}" for s in sets) + " |",
@@ -309,14 +344,16 @@ def markdown(r: dict) -> str:
         eager = r["artifacts"][0]["eager_latency_tile_ms"]
         lines += [f"Artifacts (tile {r['artifacts'][0]['tile']} LR px; scored on whole images tiled in their own runtime; "
                   "eager PyTorch per tile: " + ", ".join(f"{k} {v:.0f} ms" for k, v in eager.items()) + "):", "",
-                  "| artifact | executed by | size (KiB) | partitions | tile (ms) | "
-                  + " | ".join(f"{s} PSNR (drop)" for s in sets) + " |", "|---|---|---|---|---|" + "---|" * len(sets)]
+                  "| artifact | executed by | size (KiB) | partitions | float ops | tile (ms) | "
+                  + " | ".join(f"{s} PSNR (drop)" for s in sets) + " |", "|---|---|---|---|---|---|" + "---|" * len(sets)]
         for a in r["artifacts"]:
             cells = (" | ".join(f"{a['psnr'][s]:.2f} ({a['drop_vs_reference'][s]:+.3f})" for s in sets) if a["psnr"]
                      else " | ".join("not run here" for _ in sets))
             lat = f"{a['latency_tile_ms']:.1f}" if a["latency_tile_ms"] is not None else "-"
+            floats = a.get("float_ops")
             lines.append(f"| {a['file']} | {a['executed_by'] or '-'} | {a['size_kib']:.0f} | "
-                         f"{a['partitions'] if a['partitions'] is not None else '-'} | {lat} | {cells} |")
+                         f"{a['partitions'] if a['partitions'] is not None else '-'} | "
+                         f"{floats if floats is not None else '-'} | {lat} | {cells} |")
         lines.append("")
     lines += ["![routing](routes.png)", "", f"Wall time {r['wall_s']:.0f} s.", ""]
     return "\n".join(lines)

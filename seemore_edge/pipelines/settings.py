@@ -26,6 +26,8 @@ class JobConfig:
     tile: Tile = DEFAULT_TILE  # one for every format (not each one's photo tile): the report compares them on equal work
     threads: int | None = None
     float_modules: tuple[str, ...] = ()  # deploy-form modules kept float beyond the fixed set (quant/quantizer.py)
+    variant: str = "faithful"  # or "integer": quant/integer_form.py
+    float_iters: int | None = None  # the integer form's FP32 distillation stage before QAT (None: iters)
 
 
 @dataclass
