@@ -43,9 +43,10 @@ class IntegerSeemoRe(SeemoRe):
 class PixelShuffleConv(nn.ConvTranspose2d):
     """``nn.PixelShuffle`` as the stride-r transposed convolution it equals: each input channel c r^2 + i r + j
     writes, with weight 1, to pixel (i, j) of each r x r output block of channel c. ExecuTorch decomposes a pixel shuffle
-    (or its reshape-permute-reshape) into a copy and a reshape that XNNPACK's partitioner takes only in float, and
-    the graph's last op left INT8 for it; a transposed conv is an INT8 op in XNNPACK and LiteRT alike. Its weights of
-    0 and 1 are exact on the INT8 weight grid, and it is not trained."""
+    (or its reshape-permute-reshape) into a copy and a reshape that XNNPACK's partitioner takes only in float, so the
+    graph's last op left INT8 for it; XNNPACK runs a transposed conv in INT8. LiteRT's converter does the opposite
+    (a float TRANSPOSE_CONV, INT8 reshapes for a pixel shuffle), so the ``.tflite`` export turns it back
+    (:func:`pixel_shuffles_back`). Its weights of 0 and 1 are exact on the INT8 weight grid, and it is not trained."""
 
     def __init__(self, channels: int, factor: int):
         super().__init__(channels * factor * factor, channels, factor, stride=factor, bias=False)
