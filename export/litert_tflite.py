@@ -38,14 +38,20 @@ QUIET = {"LITERT_TORCH_SHOW_PROGRESS": "n", "TF_CPP_MIN_LOG_LEVEL": "2"}
 def export(source, precision: str, tile: tuple[int, int], path: Path, passes: tuple[str, ...] | None = None) -> dict:
     """Convert, then apply the named ``passes`` to the FlatBuffer (all by default; each is optional, and the file
     computes the same without it, only larger or in more delegate partitions)."""
-    for key, value in QUIET.items():
-        os.environ.setdefault(key, value)
-    import litert_torch
-
     passes = tuple(PASSES) if passes is None else tuple(passes)
     unknown = sorted(set(passes) - set(PASSES))
     if unknown:
         raise UserError(f"unknown .tflite pass {unknown[0]!r}; available: {', '.join(PASSES)}")
+    content = apply_passes(convert(source, precision, tile), passes)
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(content))
+    return audit(path) | {"passes": list(passes)}
+
+
+def convert(source, precision: str, tile: tuple[int, int]) -> bytes:
+    """The FlatBuffer LiteRT-Torch writes for one LR input of ``tile``, before any of our passes."""
+    for key, value in QUIET.items():
+        os.environ.setdefault(key, value)
+    import litert_torch
 
     example = torch.rand(1, 3, *tile)
     if precision == "int8":
@@ -60,11 +66,13 @@ def export(source, precision: str, tile: tuple[int, int], path: Path, passes: tu
         model = litert_torch.convert(graph, (example,), quant_config=QuantConfig(pt2e_quantizer=static))
     else:
         model = litert_torch.convert(source.fp32(), (example,))
-    content = model.model_content()
+    return model.model_content()
+
+
+def apply_passes(content: bytes, passes: tuple[str, ...]) -> bytes:
     for name in passes:
         content = PASSES[name](content)
-    atomic_write(path, lambda tmp: Path(tmp).write_bytes(content))
-    return audit(path) | {"passes": list(passes)}
+    return content
 
 
 FLOAT_ONLY_IN_XNNPACK = ("GELU", "RSQRT")

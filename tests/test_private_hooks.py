@@ -27,13 +27,20 @@ def variants(tiny_qat, tmp_path_factory):
     """INT8 files with every pass, and with each pass left out in turn: {(suffix, left_out or None): path}."""
     qat, out = load_qat(tiny_qat), tmp_path_factory.mktemp("passes")
     made = {}
-    for module, suffix in ((executorch_pte, ".pte"), (litert_tflite, ".tflite")):
-        for left_out in [None, *module.PASSES]:
-            path = out / f"{left_out or 'all'}{suffix}"
-            passes = tuple(p for p in module.PASSES if p != left_out)
-            audit = module.export(qat, "int8", TILE, path, passes)
-            assert audit["passes"] == list(passes)
-            made[(suffix, left_out)] = (path, audit)
+    for left_out in [None, *executorch_pte.PASSES]:  # .pte passes act during the lowering: one lowering each
+        path = out / f"{left_out or 'all'}.pte"
+        passes = tuple(p for p in executorch_pte.PASSES if p != left_out)
+        audit = executorch_pte.export(qat, "int8", TILE, path, passes)
+        assert audit["passes"] == list(passes)
+        made[(".pte", left_out)] = (path, audit)
+    converted = litert_tflite.convert(qat, "int8", TILE)  # .tflite passes act on the converted file: one conversion
+    for left_out in [None, *litert_tflite.PASSES]:
+        path = out / f"{left_out or 'all'}.tflite"
+        path.write_bytes(litert_tflite.apply_passes(converted, tuple(p for p in litert_tflite.PASSES if p != left_out)))
+        made[(".tflite", left_out)] = (path, litert_tflite.audit(path))
+    full = out / "exported.tflite"
+    assert litert_tflite.export(qat, "int8", TILE, full)["passes"] == list(litert_tflite.PASSES)
+    assert full.read_bytes() == made[(".tflite", None)][0].read_bytes()  # export is conversion, then every pass
     return made
 
 
