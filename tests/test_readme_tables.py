@@ -50,3 +50,27 @@ def test_paper_record_matches_the_reference_text():
             line = next(l for l in text.splitlines() if l.startswith(f"| {scale} | {label} |"))
             for s in ("Set5", "Set14", "BSD100"):
                 assert f"{sets[s]['psnr']:.2f}/{sets[s]['ssim']:.4f}".replace("/0.", "/.") in line, (method, scale, s)
+
+
+def test_a_file_scored_by_two_commands_is_one_row_and_no_other_file_joins_it(tmp_path):
+    from seemore_edge.core.errors import UserError
+    from seemore_edge.pipelines.readme_tables import Records, joined_record
+
+    folder = tmp_path / "docs" / "records"
+    folder.mkdir(parents=True)
+
+    def record(name, sha, sets, differing):
+        (folder / name).write_text(json.dumps({
+            "sha256": sha, "accelerator": "webgpu", "sets": {s: {"psnr": 30.0, "ssim": 0.9, "images": 5} for s in sets},
+            "agreement": {"images": 5, "differing_values": differing, "values": 100, "max_level_difference": differing}}))
+    record("a.json", "x", ["Set5", "Set14"], 3)
+    record("b.json", "x", ["BSD100"], 7)
+    record("c.json", "y", ["BSD100"], 1)
+    record("d.json", "x", ["Set5"], 1)
+    joined = joined_record(Records(tmp_path), ["a.json", "b.json"])
+    assert list(joined["sets"]) == ["Set5", "Set14", "BSD100"]
+    assert joined["agreement"] == {"images": 10, "differing_values": 10, "values": 200, "max_level_difference": 7}
+    with pytest.raises(UserError, match="another file or runtime"):
+        joined_record(Records(tmp_path), ["a.json", "c.json"])
+    with pytest.raises(UserError, match="scores a set"):
+        joined_record(Records(tmp_path), ["a.json", "d.json"])

@@ -199,15 +199,34 @@ def tile_sweeps(r: Records) -> str:
     return "\n".join(parts)
 
 
-# The files scored through the demo page: (record, card under docs/records/artifacts). WebGPU records ran on
-# Chromium's software adapter; a set not yet scored there shows as "-".
+# The files scored through the demo page: (record, card under docs/records/artifacts); a record may be several files
+# (joined by "+": the same file scored on more sets by a second command). WebGPU records ran on Chromium's software
+# adapter; a set not yet scored there shows as "-".
 BROWSER_FILES = (("browser_T-x4-qat-int8.json", "T-x4-qat-int8.tflite"),
                  ("browser_T-x4-qat-int8-tile256.json", "tile256/T-x4-qat-int8.tflite"),
                  ("browser_T-x4-qat-int8-180x320.json", "T-x4-qat-int8-180x320.tflite"),
-                 ("browser_webgpu_T-x4-qat-int8-tile256.json", "tile256/T-x4-qat-int8.tflite"),
+                 ("browser_webgpu_T-x4-qat-int8-tile256.json+browser_webgpu_T-x4-qat-int8-tile256-BSD100.json",
+                  "tile256/T-x4-qat-int8.tflite"),
                  ("browser_webgpu_T-x4-qat-int8-180x320.json", "T-x4-qat-int8-180x320.tflite"),
                  ("browser_webgpu_T-x4-qat-fp32-tile256.json", "tile256/T-x4-qat-fp32.tflite"),
                  ("browser_webgpu_T-x4-qat-fp32-180x320.json", "T-x4-qat-fp32-180x320.tflite"))
+
+
+def joined_record(r: Records, names: list[str]) -> dict:
+    """One page record from the records of one file scored on different sets: the sets together, the agreement
+    counted over all of them."""
+    parts = [r.json(name) for name in names]
+    first = parts[0]
+    for name, part in zip(names[1:], parts[1:]):
+        if (part["sha256"], part["accelerator"]) != (first["sha256"], first["accelerator"]):
+            raise UserError(f"docs/records/{name}: another file or runtime than docs/records/{names[0]}")
+        if set(part["sets"]) & set(first["sets"]):
+            raise UserError(f"docs/records/{name}: scores a set docs/records/{names[0]} scores too")
+    agreement = {"images": sum(p["agreement"]["images"] for p in parts),
+                 "differing_values": sum(p["agreement"]["differing_values"] for p in parts),
+                 "values": sum(p["agreement"]["values"] for p in parts),
+                 "max_level_difference": max(p["agreement"]["max_level_difference"] for p in parts)}
+    return first | {"sets": {k: v for p in parts for k, v in p["sets"].items()}, "agreement": agreement}
 
 
 def browser(r: Records) -> str:
@@ -221,7 +240,7 @@ def browser(r: Records) -> str:
     threads = max((t["threads"] for t in timed), default=None)
     rows = []
     for record, file in BROWSER_FILES:
-        rec = r.json(record)
+        rec = joined_record(r, record.split("+"))
         card = r.artifact(file)
         if rec["sha256"] != card.sha256:
             raise UserError(f"docs/records/{record}: scored another file than the card docs/records/artifacts/{file}")
