@@ -1,16 +1,11 @@
 """The integer edge model (quant/integer_form.py): its rewrites compute what they replace, and its INT8 files hold no
 float op in any runtime (the graph audit every card carries, read from the files the export tool writes)."""
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from export import load_runner
-from export.card import read_card
+from export import export_artifact, float_ops, load_runner
 from quant.integer_form import (IntegerSeemoRe, PixelShuffleConv, fit_affine, fold_into, fold_mean,
                                 pixel_shuffles_back, to_integer_form)
 from quant.int8_checkpoint import load_qat, prepare_for, save_qat
@@ -67,8 +62,9 @@ def test_integer_form_has_no_norm_no_gelu_and_loads_its_own_state():
 
 @pytest.fixture(scope="module")
 def integer_export(tmp_path_factory):
-    """A tiny integer QAT checkpoint (observers fed three random batches) exported by the tool, INT8 in all three
-    formats: (checkpoint, folder)."""
+    """A tiny integer QAT checkpoint (observers fed three random batches) and its INT8 files in all three formats, as
+    the export tool writes them (export_artifact; the tool's own run is tests/test_export.py's): (checkpoint,
+    folder)."""
     torch.manual_seed(0)
     prepared = prepare_for("tiny", 4, (2,), variant="integer")
     with torch.no_grad():
@@ -79,23 +75,19 @@ def integer_export(tmp_path_factory):
     path = folder / "tiny-int.safetensors"
     save_qat(prepared, "tiny", 4, (2,), path, {"recipe": {"training": "none: observers fed, for tests"}},
              variant="integer")
-    out = folder / "export"
-    env = {k: v for k, v in os.environ.items() if k != "SEEMORE_DATA"}
-    result = subprocess.run([sys.executable, "-m", "seemore_edge.export", "--weights", str(path), "--formats",
-                             "pte,tflite,mlpackage", "--precision", "int8", "--tile", "32", "--overlap", "4", "--out",
-                             str(out), "--sets", "samples"], capture_output=True, text=True, env=env, timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return path, out
+    qat = load_qat(path)
+    for suffix in ("pte", "tflite", "mlpackage"):
+        export_artifact(qat, suffix, "int8", (32, 32), folder / f"tiny-int-int8.{suffix}")
+    return path, folder
 
 
 @pytest.mark.parametrize("suffix", ["pte", "tflite", "mlpackage"])
 def test_integer_int8_files_hold_no_float_op(integer_export, suffix):
-    card = read_card(integer_export[1] / f"tiny-int-int8.{suffix}")
-    assert card.float_ops.total == 0, card.float_ops.by_kind
-    assert card.psnr["samples"].images == 5
+    audit = float_ops(integer_export[1] / f"tiny-int-int8.{suffix}")
+    assert audit["total"] == 0, audit["by_kind"]
 
 
-@pytest.mark.parametrize("suffix", ["pte", "tflite"])
+@pytest.mark.parametrize("suffix", ["pte", "tflite", "mlpackage"])
 def test_integer_int8_files_compute_the_pytorch_int8_graph(integer_export, suffix):
     path, out = integer_export
     qat = load_qat(path)
