@@ -230,7 +230,6 @@ def _xnnpack_graph_type(folder: Path):
 FLOAT_RULE = ("XNNPACK nodes of every delegated graph with a float (fp32, fp16, bf16) input or output value, and every "
               "kernel the program runs outside XNNPACK; the Convert of the model's input and the Convert to its output "
               "are the boundary, not counted")
-_FLOAT_DATATYPES = (1, 2, 13, 14)  # XNNDatatype fp32, fp16, pfp32, bf16 (ExecuTorch's xnnpack_graph_schema)
 
 
 def float_ops(path: Path) -> Counter:
@@ -260,8 +259,12 @@ def float_ops(path: Path) -> Counter:
 
 
 def _float_nodes(graph, node_kinds: dict) -> Counter:
+    from executorch.backends.xnnpack.serialization.xnnpack_graph_schema import XNNDatatype
+
+    kinds = (XNNDatatype.xnn_datatype_fp32, XNNDatatype.xnn_datatype_fp16, XNNDatatype.xnn_datatype_pfp32,
+             XNNDatatype.xnn_datatype_bf16)
     tensors = [getattr(v.xvalueUnion, "tensorValue", v.xvalueUnion) for v in graph.xvalues]
-    floats = {t.idOut for t in tensors if t.datatype in _FLOAT_DATATYPES}
+    floats = {t.idOut for t in tensors if t.datatype in kinds}
     inputs, outputs = set(graph.inputIds), set(graph.outputIds)
     found = Counter()
     for node in graph.xnodes:

@@ -69,15 +69,11 @@ def partly_float_quantizer(float_node, config):
 SHARED_GRID_OPS = ("aten.upsample_bilinear2d.vec",)
 
 
-def transposed_conv_weight():
-    """INT8 weights of a transposed convolution, symmetric per output channel, which is axis 1 of its (in, out, kh,
-    kw) weight (the pixel shuffle's, in the integer form)."""
-    from torchao.quantization.pt2e.quantizer import QuantizationSpec
-
-    return QuantizationSpec(dtype=torch.int8, quant_min=-127, quant_max=127, qscheme=torch.per_channel_symmetric,
-                            ch_axis=1, observer_or_fake_quant_ctr=FakeQuantize.with_args(
-                                observer=MovingAveragePerChannelMinMaxObserver, eps=2**-12, quant_min=-127,
-                                quant_max=127, dtype=torch.int8, qscheme=torch.per_channel_symmetric, ch_axis=1))
+def transposed_conv_weight(spec):
+    """The weight ``spec`` on a transposed convolution, whose output channels are axis 1 of its (in, out, kh, kw)
+    weight (the pixel shuffle's, in the integer form)."""
+    return dataclasses.replace(spec, ch_axis=1, observer_or_fake_quant_ctr=FakeQuantize.with_args(
+        observer=MovingAveragePerChannelMinMaxObserver, eps=2**-12, ch_axis=1))
 
 
 def integer_quantizer(config):
@@ -104,7 +100,7 @@ def integer_quantizer(config):
             for node in model.graph.nodes:
                 if str(node.target) == "aten.conv_transpose2d.input":
                     annotation = node.meta["quantization_annotation"]
-                    annotation.input_qspec_map[node.args[1]] = transposed_conv_weight()
+                    annotation.input_qspec_map[node.args[1]] = transposed_conv_weight(config.weight)
             return model
 
     return Integer().set_global(config)
