@@ -88,16 +88,22 @@ def test_a_minutes_budget_fixes_the_count_and_keeps_the_schedule_in_fractions(tm
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     (plan,) = [r for r in records if "planned_iters" in r]
     planned = plan["planned_iters"]
-    assert planned >= 40 and plan["budget_s"] == budget and f"done: {planned} iterations" in stdout
+    assert planned >= 40 and plan["budget_s"] == budget
+    # a loaded machine can fall behind the plan; the run then stops early enough to save, and says where
+    stops = [r for r in records if "budget_stop" in r]
+    done = stops[0]["step"] if stops else planned
+    assert done <= planned and f"done: {done} iterations" in stdout
+    assert not stops or f"stopped at {done} of {planned} planned" in stops[0]["budget_stop"]
     lrs = {r["step"]: r["lr"] for r in records if "lr" in r}
-    assert max(lrs) == planned
+    assert max(lrs) == done
     for step, lr in lrs.items():
         if step > plan["step"]:  # from the plan on, the schedule is the recipe's, in fractions of the planned count
             assert lr == pytest.approx(1e-3 * 0.5 ** sum(step >= int(m * planned) for m in (0.5, 0.8, 0.9, 0.95)))
-    assert lrs[planned] == pytest.approx(1e-3 / 16)
+    if not stops:
+        assert lrs[planned] == pytest.approx(1e-3 / 16)
     card = json.loads((out / "final.json").read_text())
-    assert card["recipe"]["iterations"] == planned and "minutes of wall time" in card["recipe"]["budget"]
-    assert card["training"]["trained_steps"] == planned
+    assert card["recipe"]["iterations"] == done and "minutes of wall time" in card["recipe"]["budget"]
+    assert card["training"]["trained_steps"] == done
     code, _, err = run_tool(train, TINY + ["--minutes", "1", "--resume", "--out", str(out)], capsys)
     assert code == 2 and "--resume --iters N" in err
 
