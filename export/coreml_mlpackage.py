@@ -98,10 +98,11 @@ def inspect(path: Path) -> dict:
 
 FLOAT_RULE = ("ops that read a float tensor other than a constant or a dequantize's output (Core ML computes every op in "
               "FP16 by design; an op fed only by dequantized INT8 is one the quantize/dequantize pairs mark W8A8, and a "
-              "relu reading such a conv is fused into it); quantize, dequantize, constants and the casts of the "
-              "float32 input and output to and from FP16 are not counted")
+              "relu, relu6 or clip reading such a conv is fused into it); quantize, dequantize, constants and the "
+              "casts of the float32 input and output to and from FP16 are not counted")
 _NOT_COMPUTE = ("const", "quantize", "dequantize")
-_FUSES_AFTER = {"relu": ("conv", "conv_transpose")}  # an activation Core ML folds into the op before it
+# an activation Core ML folds into the op before it (ReLU6 reaches MIL as relu6 or as a clip to [0, 6])
+_FUSES_AFTER = {kind: ("conv", "conv_transpose") for kind in ("relu", "relu6", "clip")}
 
 
 def float_ops(path: Path) -> Counter:

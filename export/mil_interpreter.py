@@ -103,6 +103,16 @@ def _relu(x):
     return F.relu(_f(x))
 
 
+@op("relu6")
+def _relu6(x):
+    return F.relu6(_f(x))
+
+
+@op("clip")
+def _clip(x, alpha, beta):
+    return torch.clamp(_f(x), float(alpha), float(beta))
+
+
 @op("cast")
 def _cast(x, dtype):
     """Float casts are the interpreter's numeric mode's business (see :class:`MilProgram`); integer casts round toward

@@ -7,7 +7,11 @@ XNNPACK delegate has no INT8 GELU) and the residual stream (kept float by the se
   images, and folded into the convolutions that read it, so it costs no op at all. Into a 1x1 conv the fold is exact;
   into a 3x3 conv (the RME's first conv, the final ``conv_2``) the shift is exact away from the border only, which the
   distillation that follows absorbs;
-- GELU becomes ReLU, which both runtimes fuse into the conv before it (an output clamp, no op of its own);
+- GELU becomes ReLU6, which every runtime fuses into the conv before it (an output clamp, no op of its own). The
+  bound matters: the gated products (FFN, striped conv former, expert) square their input's size, and without the
+  LayerNorms nothing else stops that compounding block after block; with plain ReLU two Set14 images (ppt3,
+  zebra) reached 1e22 by the third group and came out NaN in FP32 (INT8's clipping hid it). With ReLU6 each
+  branch's output is bounded by its weights, so the residual stream can only grow additively;
 - the RGB mean moves into the first and last convs' biases (:class:`IntegerSeemoRe`), and the pixel shuffle becomes
   the transposed convolution it equals (:class:`PixelShuffleConv`);
 - the quantizer annotates everything, residual stream and long skip included, and the context branch's resize shares
@@ -153,10 +157,10 @@ def to_integer_form(edge: SeemoRe, calibration: torch.Tensor | None = None) -> S
     model = to_deploy_form(edge)
     for module in list(model.modules()):
         if isinstance(module, (SplitGatedFFN, SplitStripedConvFormer, DeployMoEBlock)):
-            module.act = F.relu
+            module.act = F.relu6
         for child_name, child in module.named_children():
             if isinstance(child, nn.GELU):
-                setattr(module, child_name, nn.ReLU())
+                setattr(module, child_name, nn.ReLU6())
     sites = norm_sites(model)
     for owner, name, _ in sites:
         if not isinstance(getattr(owner, name), ChannelNorm):

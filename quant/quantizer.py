@@ -97,6 +97,12 @@ def integer_quantizer(config):
                     annotation = user.meta.get("quantization_annotation")
                     if annotation is not None and node in annotation.input_qspec_map:
                         annotation.input_qspec_map[node] = grid
+            for node in model.graph.nodes:  # ReLU6 after a conv: one op, as ExecuTorch's quantizer does for ReLU
+                conv = node.args[0] if str(node.target) in ("aten.relu6.default", "aten.hardtanh.default") else None
+                if conv is not None and str(conv.target) == "aten.conv2d.default" and len(conv.users) == 1:
+                    conv.meta["quantization_annotation"].output_qspec = None
+                    node.meta["quantization_annotation"] = QuantizationAnnotation(
+                        output_qspec=config.output_activation, _annotated=True)
             for node in model.graph.nodes:
                 if str(node.target) == "aten.conv_transpose2d.input":
                     annotation = node.meta["quantization_annotation"]

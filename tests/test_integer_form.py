@@ -60,6 +60,23 @@ def test_integer_form_has_no_norm_no_gelu_and_loads_its_own_state():
         assert torch.equal(bare(x), fitted(x))
 
 
+def test_every_branch_saturates_so_no_input_can_blow_up_the_residual_stream():
+    """Without normalisation the gated products square their input's size, block after block: a ReLU form turned
+    Set14's ppt3 and zebra into NaN (1e22 by the third group). With ReLU6 every branch's output is bounded by its
+    weights alone: past saturation an input a thousand times larger gives the same output, and the stream grows
+    at most additively."""
+    torch.manual_seed(0)
+    model = to_integer_form(build_model("tiny", 4, routing="fixed", experts=(1,)).eval(), torch.rand(4, 3, 32, 32))
+    x = torch.randn(1, model.preset.channels, 16, 16)
+    branches = [(f"{i}.{name}.{part}", getattr(getattr(group, name), part)) for i, group in enumerate(model.body)
+                for name in ("local_block", "global_block") for part in ("block", "ffn")]
+    with torch.no_grad():
+        for name, branch in branches:
+            big, bigger = branch(1e6 * x), branch(1e9 * x)
+            torch.testing.assert_close(bigger, big, rtol=1e-3, atol=1e-3, msg=name)
+        assert torch.isfinite(model(1e3 * torch.rand(1, 3, 16, 16))).all()
+
+
 @pytest.fixture(scope="module")
 def integer_export(tmp_path_factory):
     """A tiny integer QAT checkpoint (observers fed three random batches) and its INT8 files in all three formats, as
