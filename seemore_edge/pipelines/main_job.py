@@ -322,7 +322,7 @@ def markdown(r: dict) -> str:
              f"Reference `{r['reference']}`; fine-tuning on {r['train_dir']}: {r['iters']} iterations of "
              f"{r['batch']} x {r['patch']} px LR patches, lr {r['lr']}, {r['schedule']}; loss {r['loss']}." +
              (f" Kept float beyond the default set: {', '.join(r['float_modules'])}." if r.get("float_modules") else "")
-             + (f" Integer form (quant/integer_form.py: no LayerNorm, ReLU, everything INT8): {r['float_iters']} FP32 "
+             + (f" Integer form (quant/integer_form.py: no LayerNorm, ReLU6, everything INT8): {r['float_iters']} FP32 "
                 "distillation iterations first, QAT from their result." if integer else ""),
              "",
              f"Expert per residual group, by rank as in routes.png: {_ranks(r, r['experts']['experts'])} (rule: "
