@@ -48,25 +48,34 @@ def keeps_float(node: torch.fx.Node, extra: tuple[str, ...] = ()) -> bool:
     return in_modules(path, FLOAT_MODULES + tuple(extra)) or any(owner.endswith(o) for o in FLOAT_OWNERS)
 
 
-def partly_float_quantizer(float_node, config):
-    """ExecuTorch's XNNPACK quantizer with ``config`` everywhere except the ops ``float_node(node)`` picks, which it
-    leaves unannotated (its ``set_module_name`` takes no "leave float" config)."""
+def annotated_by(config, amend):
+    """ExecuTorch's XNNPACK quantizer with ``config`` on every op it knows, then ``amend(graph, config)`` changing its
+    annotations in place (the one hook both variants need: its ``set_module_name`` takes no "leave float" config,
+    and it annotates neither a resize nor a conv + ReLU6 as one op)."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
 
-    class PartlyFloat(XNNPACKQuantizer):
+    class Amended(XNNPACKQuantizer):
         def annotate(self, model):
             model = super().annotate(model)
-            for node in model.graph.nodes:
-                if node.op == "call_function" and float_node(node):
-                    node.meta.pop("quantization_annotation", None)
+            amend(model.graph, config)
             return model
 
-    return PartlyFloat().set_global(config)
+    return Amended().set_global(config)
+
+
+def partly_float_quantizer(float_node, config):
+    """Every op annotated except those ``float_node(node)`` picks, which stay float."""
+    def leave_float(graph, _config) -> None:
+        for node in graph.nodes:
+            if node.op == "call_function" and float_node(node):
+                node.meta.pop("quantization_annotation", None)
+    return annotated_by(config, leave_float)
 
 
 # Ops that interpolate values without new arithmetic: in the integer form they compute on their input's INT8 grid
 # (XNNPACK and LiteRT both run them on INT8 tensors); ExecuTorch's quantizer leaves them float.
 SHARED_GRID_OPS = ("aten.upsample_bilinear2d.vec",)
+RELU6 = ("aten.relu6.default", "aten.hardtanh.default")  # F.relu6 and nn.ReLU6 as the QAT graph holds them
 
 
 def transposed_conv_weight(spec):
@@ -76,40 +85,32 @@ def transposed_conv_weight(spec):
         observer=MovingAveragePerChannelMinMaxObserver, eps=2**-12, ch_axis=1))
 
 
-def integer_quantizer(config):
-    """ExecuTorch's XNNPACK quantizer with ``config`` on every op and :data:`SHARED_GRID_OPS` on their input's grid."""
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
+def integer_annotations(graph, config) -> None:
+    """The integer form's amendments: :data:`SHARED_GRID_OPS` on their input's grid, a conv + ReLU6 as one op (as the
+    quantizer does for ReLU; XNNPACK and LiteRT fuse the clamp into the conv), the pixel shuffle's transposed conv
+    weights per output channel."""
     from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
 
-    class Integer(XNNPACKQuantizer):
-        def annotate(self, model):
-            model = super().annotate(model)
-            for node in model.graph.nodes:
-                if node.op != "call_function" or str(node.target) not in SHARED_GRID_OPS:
-                    continue
-                source = node.args[0]
-                grid = SharedQuantizationSpec(source)
-                # the input edge's grid, not the source's: a grid shared with a node inserts no quantizer at the output
-                node.meta["quantization_annotation"] = QuantizationAnnotation(
-                    input_qspec_map={source: grid}, output_qspec=SharedQuantizationSpec((source, node)),
-                    _annotated=True)
-                for user in node.users:  # a consumer's own input quantizer would otherwise observe a new grid
-                    annotation = user.meta.get("quantization_annotation")
-                    if annotation is not None and node in annotation.input_qspec_map:
-                        annotation.input_qspec_map[node] = grid
-            for node in model.graph.nodes:  # ReLU6 after a conv: one op, as ExecuTorch's quantizer does for ReLU
-                conv = node.args[0] if str(node.target) in ("aten.relu6.default", "aten.hardtanh.default") else None
-                if conv is not None and str(conv.target) == "aten.conv2d.default" and len(conv.users) == 1:
-                    conv.meta["quantization_annotation"].output_qspec = None
-                    node.meta["quantization_annotation"] = QuantizationAnnotation(
-                        output_qspec=config.output_activation, _annotated=True)
-            for node in model.graph.nodes:
-                if str(node.target) == "aten.conv_transpose2d.input":
-                    annotation = node.meta["quantization_annotation"]
-                    annotation.input_qspec_map[node.args[1]] = transposed_conv_weight(config.weight)
-            return model
-
-    return Integer().set_global(config)
+    for node in graph.nodes:
+        if node.op != "call_function" or str(node.target) not in SHARED_GRID_OPS:
+            continue
+        source = node.args[0]
+        grid = SharedQuantizationSpec(source)
+        # the input edge's grid, not the source's: a grid shared with a node inserts no quantizer at the output
+        node.meta["quantization_annotation"] = QuantizationAnnotation(
+            input_qspec_map={source: grid}, output_qspec=SharedQuantizationSpec((source, node)), _annotated=True)
+        for user in node.users:  # a consumer's own input quantizer would otherwise observe a new grid
+            annotation = user.meta.get("quantization_annotation")
+            if annotation is not None and node in annotation.input_qspec_map:
+                annotation.input_qspec_map[node] = grid
+    for node in graph.nodes:
+        conv = node.args[0] if str(node.target) in RELU6 else None
+        if conv is not None and str(conv.target) == "aten.conv2d.default" and len(conv.users) == 1:
+            conv.meta["quantization_annotation"].output_qspec = None
+            node.meta["quantization_annotation"] = QuantizationAnnotation(output_qspec=config.output_activation,
+                                                                          _annotated=True)
+        if str(node.target) == "aten.conv_transpose2d.input":
+            node.meta["quantization_annotation"].input_qspec_map[node.args[1]] = transposed_conv_weight(config.weight)
 
 
 def xnnpack_quantizer(float_modules: tuple[str, ...] = (), integer: bool = False):
@@ -122,7 +123,7 @@ def xnnpack_quantizer(float_modules: tuple[str, ...] = (), integer: bool = False
     if integer:
         if float_modules:
             raise ValueError("the integer form keeps nothing float")
-        return integer_quantizer(config)
+        return annotated_by(config, integer_annotations)
     return partly_float_quantizer(lambda node: keeps_float(node, float_modules), config)
 
 

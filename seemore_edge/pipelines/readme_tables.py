@@ -87,10 +87,12 @@ def _trained(card: ModelCard) -> str:
 def reference(r: Records, scale: int) -> str:
     paper = r.json("paper_table1.json")["methods"]["SeemoRe-T"][f"x{scale}"]
     rows = [["bicubic"] + [_ps(v) for v in (r.sets(f"bicubic_x{scale}.json")[s] for s in SETS)]]
-    names = [f"T-x{scale}"] + ([f"T-x{scale}-qat"] if (WEIGHTS_DIR / f"T-x{scale}-qat.json").exists() else [])
+    names = [f"T-x{scale}"] + [f"T-x{scale}-{kind}" for kind in ("qat", "int")
+                               if (WEIGHTS_DIR / f"T-x{scale}-{kind}.json").exists()]
     for name in names:
         card = r.card(name)
-        label = f"`{name}`, " + ("INT8 (PyTorch)" if card.kind == "qat-int8" else _trained(card))
+        label = f"`{name}`, " + (("INT8 (PyTorch)" + (", integer form" if name.endswith("-int") else ""))
+                                 if card.kind == "qat-int8" else _trained(card))
         rows.append([label] + [_ps(card.metrics.sets[s]) for s in SETS])
     rows.append(["SeemoRe-T, paper"] + [_ps(paper[s]) for s in SETS])
     return table(["model", *SETS], rows)
@@ -105,30 +107,38 @@ EDGE_EXTRAS = {4: (("mlpackage_int8_float32.json", "`T-x4-qat-int8.mlpackage`, M
                    ("float_T-x4-qat_tile180x320.json", "QAT float weights, PyTorch, tiled 180x320/16", False))}
 
 
-# An edge table: the main job's rows, then the shipped QAT model, every artifact card of that scale, then the extras.
-def edge(r: Records, scale: int) -> str:
-    name, parent = f"T-x{scale}-qat", f"T-x{scale}"
+# An edge table: the main job's rows, then the shipped QAT model, every artifact card of that model, then the extras.
+# ``kind``: "qat" (the faithful deploy form) or "int" (the integer form); a set the main job did not score shows "-".
+def edge(r: Records, scale: int, kind: str = "qat") -> str:
+    name, parent = f"T-x{scale}-{kind}", f"T-x{scale}"
     job = r.json(f"main_job_{name}.json")
     qat = r.card(name)
     ref = r.card(parent).metrics.sets
-    labels = {"reference": "reference FP32, dynamic routing",
-              "edge": f"edge FP32, fixed experts (ranks {_ranks(job)}), before fine-tuning",
-              "control": f"edge FP32, fine-tuned {job['iters']} it (control)",
-              "int8": f"edge INT8 QAT {job['iters']} it, PyTorch (main job)"}
-    rows = [[label] + [f"{job['rows'][key][s]['psnr']:.3f}" for s in SETS] + [""] for key, label in labels.items()]
+    if kind == "int":
+        labels = {"reference": "reference FP32, dynamic routing",
+                  "edge": f"edge FP32, fixed experts (ranks {_ranks(job)}), before the integer form",
+                  "control": f"integer form FP32 (no LayerNorm, ReLU6), distilled {job['float_iters']} it (control)",
+                  "int8": f"integer form INT8 QAT {job['iters']} it, PyTorch (main job)"}
+    else:
+        labels = {"reference": "reference FP32, dynamic routing",
+                  "edge": f"edge FP32, fixed experts (ranks {_ranks(job)}), before fine-tuning",
+                  "control": f"edge FP32, fine-tuned {job['iters']} it (control)",
+                  "int8": f"edge INT8 QAT {job['iters']} it, PyTorch (main job)"}
+    rows = [[label] + [f"{job['rows'][key][s]['psnr']:.3f}" if s in job["rows"][key] else "-" for s in SETS] + [""]
+            for key, label in labels.items()]
     rows.append([f"`{name}` INT8, PyTorch (`evaluate --weights {name}`)"] +
                 [f"{qat.metrics.sets[s].psnr:.3f}" for s in SETS] + [_drops(ref, qat.metrics.sets)])
     folder = r.folder / "artifacts"  # a subfolder holds the cards of another square tile (same file names)
     for file in sorted(p.relative_to(folder).as_posix()[:-5] for p in folder.rglob("*.json")):
         card = r.artifact(file)
-        if card.scale != scale:
+        if card.scale != scale or not card.file.startswith(f"{name}-"):
             continue
         if card.psnr is None:
             rows.append([f"`{card.file}`: not executed here ({card.not_measured.split(';')[0]})"] + ["-"] * 3 + [""])
             continue
         rows.append([f"`{card.file}` in {card.executed_by}, tile {tile_text(card.tile)}/{card.overlap}"] +
-                    [f"{card.psnr[s].psnr:.3f}" for s in SETS] + [_drops(ref, card.psnr)])
-    for relative, label, against_reference in EDGE_EXTRAS.get(scale, ()):
+                    [f"{card.psnr[s].psnr:.3f}" if s in card.psnr else "-" for s in SETS] + [_drops(ref, card.psnr)])
+    for relative, label, against_reference in (EDGE_EXTRAS.get(scale, ()) if kind == "qat" else ()):
         sets = r.sets(relative)
         rows.append([label] + [f"{sets[s]['psnr']:.3f}" for s in SETS] + [_drops(ref, sets) if against_reference else ""])
     return table(["model", *SETS, f"drop vs `{parent}`"], rows)
@@ -142,7 +152,7 @@ def _ranks(job: dict) -> str:
 
 def _drops(ref: dict, scores: dict) -> str:
     return " / ".join(f"{ref[s].psnr - (scores[s].psnr if hasattr(scores[s], 'psnr') else scores[s]['psnr']):.3f}"
-                      for s in SETS)
+                      if s in scores else "-" for s in SETS)
 
 
 def main_job_samples(r: Records) -> str:
@@ -316,7 +326,8 @@ def headline(r: Records) -> str:
 TABLES: dict[str, Callable[[Records], str]] = {
     "headline": headline,
     "bicubic": bicubic, "reference-x4": lambda r: reference(r, 4), "reference-x2": lambda r: reference(r, 2),
-    "edge": lambda r: edge(r, 4), "edge-x2": lambda r: edge(r, 2), "main-job-samples": main_job_samples, "bench": bench,
+    "edge": lambda r: edge(r, 4), "edge-x2": lambda r: edge(r, 2), "edge-int": lambda r: edge(r, 4, "int"),
+    "main-job-samples": main_job_samples, "bench": bench,
     "tile-sweep": tile_sweeps, "browser": browser}
 
 
