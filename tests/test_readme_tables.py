@@ -14,7 +14,8 @@ def test_readme_and_results_tables_equal_their_records(capsys):
     assert code == 0, out
     readme, results = out.splitlines()
     assert readme.startswith(str(REPO / "README.md")) and "headline" in readme
-    assert all(name in results for name in ("bicubic", "reference-x4", "reference-x2", "edge", "bench", "browser"))
+    assert all(name in results for name in ("bicubic", "reference-x4", "reference-x2", "edge", "edge-int", "bench",
+                                              "browser"))
 
 
 def test_the_readme_top_screen_is_the_two_commands_and_one_table():
