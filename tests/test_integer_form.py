@@ -117,3 +117,16 @@ def test_integer_int8_files_compute_the_pytorch_int8_graph(integer_export, suffi
                                    rtol=0)
     got = load_runner(out / f"tiny-int-int8.{suffix}", (32, 32))(x)
     assert np.abs(got - want).max() < 0.05  # a few output steps: the runtimes' integer kernels round their own way
+
+
+@pytest.mark.parametrize("suffix", ["pte", "tflite"])
+def test_shipped_t_x4_int_holds_no_float_op(tmp_path, suffix):
+    """The shipped integer model itself, exported as the export tool does: no float op between input and output."""
+    from seemore_edge.core.checkpoints import resolve_weights
+
+    qat = load_qat(resolve_weights("T-x4-int"))
+    assert qat.variant == "integer" and qat.kept_float == ()
+    path = tmp_path / f"T-x4-int-int8.{suffix}"
+    export_artifact(qat, suffix, "int8", (32, 32), path)
+    audit = float_ops(path)
+    assert audit["total"] == 0, audit["by_kind"]
