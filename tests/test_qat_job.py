@@ -81,6 +81,7 @@ def test_main_job_makes_the_integer_variant(tiny_checkpoint, tmp_path, capsys, m
     assert report["row_labels"]["control"] == "integer form FP32, distilled"
     model = load_qat(out / "qat.safetensors")
     assert model.variant == "integer" and model.card.training["trained_steps"] == 3 + 4
+    assert "thread(s)" in model.card.training["hardware"]
     assert model.card.recipe["variant"] == "integer"
     # its INT8 graph scores as the report says (its files: tests/test_integer_form.py holds them to 0 float ops)
     from seemore_edge.core.scoring import evaluate_sets, model_upscaler

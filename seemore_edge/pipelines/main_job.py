@@ -42,6 +42,7 @@ from seemore_edge.core.tiling import DEFAULT_OVERLAP, tile_text
 from seemore_edge.core.training_data import PatchBatches, load_train_images
 from seemore_edge.pipelines.artifact_set import ArtifactSet, export_set
 from seemore_edge.pipelines.settings import JobConfig
+from seemore_edge.pipelines.training_loop import hardware
 from seemore_edge.pipelines.plots import plot_routes
 
 CALIBRATION_BATCHES = 4  # training batches the integer form's LayerNorm stand-ins are fitted on
@@ -199,7 +200,8 @@ def finetune_stage(cfg: JobConfig, out: Path, key: str, reference, edge, images,
         wall = qat_log["wall_s"] + (control_log["wall_s"] if cfg.variant == "integer" else 0)
         save_qat(prepared, reference.preset.name, reference.scale, tuple(choice["experts"]), path,
                  {"parent": ref_parent, "recipe": recipe(cfg),
-                  "training": {"trained_steps": steps, "wall_time_s": round(wall)},
+                  "training": {"trained_steps": steps, "hardware": hardware(torch.device("cpu"), 1),
+                               "wall_time_s": round(wall)},
                   "details": {"expert_choice": choice, "stage_key": key}}, cfg.float_modules, cfg.variant)
     return control, control_log, load_qat(path), qat_log
 

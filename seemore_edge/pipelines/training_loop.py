@@ -316,7 +316,7 @@ def _replica_drift(model: torch.nn.Module) -> float:
     return float(drift)
 
 
-def _hardware(device: torch.device, world: int) -> str:
+def hardware(device: torch.device, world: int) -> str:
     if device.type == "cuda":
         return f"{world} x {torch.cuda.get_device_name(device)}"
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -335,7 +335,7 @@ def _card(args: TrainConfig, step: int, val: dict | None, device: torch.device, 
                        "iterations": args.iters, "batch": args.batch, "lr_patch": args.patch,
                        "train_dir": str(args.train_dir) if args.train_dir else "scikit-image sample photos",
                        "augmentation": "random crop, flips, 90-degree rotations; LR by MATLAB-style bicubic"},
-            "training": {"trained_steps": step, "hardware": _hardware(device, world), "wall_time_s": round(wall),
+            "training": {"trained_steps": step, "hardware": hardware(device, world), "wall_time_s": round(wall),
                          "validation": val["sets"] if val else None}}
 
 
