@@ -41,9 +41,9 @@ from seemore_edge.core.scoring import bicubic_upscaler, evaluate_sets, model_ups
 from seemore_edge.core.tiling import DEFAULT_OVERLAP, tile_text
 from seemore_edge.core.training_data import PatchBatches, load_train_images
 from seemore_edge.pipelines.artifact_set import ArtifactSet, export_set
+from seemore_edge.pipelines.plots import plot_routes
 from seemore_edge.pipelines.settings import JobConfig
 from seemore_edge.pipelines.training_loop import hardware
-from seemore_edge.pipelines.plots import plot_routes
 
 CALIBRATION_BATCHES = 4  # training batches the integer form's LayerNorm stand-ins are fitted on
 
