@@ -91,7 +91,8 @@ def reference(r: Records, scale: int) -> str:
                                if (WEIGHTS_DIR / f"T-x{scale}-{kind}.json").exists()]
     for name in names:
         card = r.card(name)
-        label = f"`{name}`, " + (("INT8 (PyTorch)" + (", integer form" if name.endswith("-int") else ""))
+        integer = card.details.get("variant") == "integer"
+        label = f"`{name}`, " + (("INT8 (PyTorch)" + (", integer form" if integer else ""))
                                  if card.kind == "qat-int8" else _trained(card))
         rows.append([label] + [_ps(card.metrics.sets[s]) for s in SETS])
     rows.append(["SeemoRe-T, paper"] + [_ps(paper[s]) for s in SETS])
@@ -114,16 +115,14 @@ def edge(r: Records, scale: int, kind: str = "qat") -> str:
     job = r.json(f"main_job_{name}.json")
     qat = r.card(name)
     ref = r.card(parent).metrics.sets
+    labels = {"reference": "reference FP32, dynamic routing",
+              "edge": f"edge FP32, fixed experts (ranks {_ranks(job)}), before fine-tuning",
+              "control": f"edge FP32, fine-tuned {job['iters']} it (control)",
+              "int8": f"edge INT8 QAT {job['iters']} it, PyTorch (main job)"}
     if kind == "int":
-        labels = {"reference": "reference FP32, dynamic routing",
-                  "edge": f"edge FP32, fixed experts (ranks {_ranks(job)}), before the integer form",
-                  "control": f"integer form FP32 (no LayerNorm, ReLU6), distilled {job['float_iters']} it (control)",
-                  "int8": f"integer form INT8 QAT {job['iters']} it, PyTorch (main job)"}
-    else:
-        labels = {"reference": "reference FP32, dynamic routing",
-                  "edge": f"edge FP32, fixed experts (ranks {_ranks(job)}), before fine-tuning",
-                  "control": f"edge FP32, fine-tuned {job['iters']} it (control)",
-                  "int8": f"edge INT8 QAT {job['iters']} it, PyTorch (main job)"}
+        labels |= {"edge": labels["edge"].replace("fine-tuning", "the integer form"),
+                   "control": f"integer form FP32 (no LayerNorm, ReLU6), distilled {job['float_iters']} it (control)",
+                   "int8": f"integer form INT8 QAT {job['iters']} it, PyTorch (main job)"}
     rows = [[label] + [f"{job['rows'][key][s]['psnr']:.3f}" if s in job["rows"][key] else "-" for s in SETS] + [""]
             for key, label in labels.items()]
     rows.append([f"`{name}` INT8, PyTorch (`evaluate --weights {name}`)"] +
