@@ -2,9 +2,11 @@
 
 INT8: litert-torch turns the quantize/dequantize pairs of a PT2E graph into INT8 kernels ("STATIC" mode) when the
 weights keep their own quantize/dequantize (``fold_quantize=False``); the quantizer handed to it only selects that
-mode. When the model ends in an INT8 op the converter leaves the output INT8 with its scale and zero point (the last
-dequantize is dropped), and the runner and the apps dequantize it with the parameters the card gives; the shipped
-T-x4-qat ends in a float add (its residual stream is float), so its output is float32.
+mode. When the model begins or ends in an INT8 op (the integer T-x4-int, at both ends) the converter leaves that
+input or output INT8 with its scale and zero point (the first quantize or the last dequantize dropped); the
+``float-io`` pass gives them back, as the ``.pte`` has them, because LiteRT.js has no INT8 tensors. The runner and the
+card still take INT8 ends with their parameters (a file exported without the pass); the shipped T-x4-qat ends in a
+float add (its residual stream is float), so its output is float32 either way.
 
 LiteRT's XNNPACK delegate takes GELU and RSQRT in float only; the converter's INT8 ones ran in LiteRT's own kernels
 and cut the graph into 61 partitions. :func:`float_where_xnnpack_needs_it` wraps them in dequantize/quantize so the
@@ -91,13 +93,7 @@ def float_where_xnnpack_needs_it(content: bytes) -> bytes:
     ops = schema.BuiltinOperator
 
     def code_of(builtin: int) -> int:
-        for i, code in enumerate(model.operatorCodes):
-            if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
-                return i
-        code = schema.OperatorCodeT()
-        code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, min(builtin, 127), 1
-        model.operatorCodes.append(code)
-        return len(model.operatorCodes) - 1
+        return _opcode(model, builtin)
 
     float_only = {getattr(ops, name) for name in FLOAT_ONLY_IN_XNNPACK}
     for graph in model.subgraphs:
@@ -127,6 +123,65 @@ def float_where_xnnpack_needs_it(content: bytes) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
+def _opcode(model, builtin: int) -> int:
+    """The index of ``builtin`` in the model's operator codes, added when the model has none."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    for i, code in enumerate(model.operatorCodes):
+        if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
+            return i
+    code = schema.OperatorCodeT()
+    code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, min(builtin, 127), 1
+    model.operatorCodes.append(code)
+    return len(model.operatorCodes) - 1
+
+
+def float_io(content: bytes) -> bytes:
+    """An INT8 input enters the graph through one QUANTIZE from a float32 tensor, an INT8 output leaves it through one
+    DEQUANTIZE into one, as the ``.pte``'s do.
+
+    LiteRT.js (2.5) has tensors of float32, int32 and uint8 only, so the browser could not feed or read the integer
+    model's INT8 ends ("Element type INT8 is not supported"), and the card promises every app a float32 input. The
+    two ops compute what a runner would with the tensors' own scale and zero point, are the boundary the float-op
+    audit leaves out (FLOAT_RULE), and XNNPACK takes them in the same partition. Float ends are left as they are."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    for g, graph in enumerate(model.subgraphs):
+        def float_end(index: int) -> int:
+            quantized = graph.tensors[index]
+            end = schema.TensorT()
+            end.shape, end.shapeSignature, end.type, end.buffer, end.name = (
+                quantized.shape, quantized.shapeSignature, schema.TensorType.FLOAT32, 0, quantized.name)
+            graph.tensors.append(end)
+            return len(graph.tensors) - 1
+
+        def op(builtin: int, inputs: list[int], outputs: list[int]):
+            new = schema.OperatorT()
+            new.opcodeIndex, new.inputs, new.outputs = _opcode(model, builtin), inputs, outputs
+            return new
+
+        def rename(side: str, old: int, new: int) -> None:
+            for signature in model.signatureDefs or []:
+                if signature.subgraphIndex == g:
+                    for entry in getattr(signature, side):
+                        if entry.tensorIndex == old:
+                            entry.tensorIndex = new
+
+        for k, index in enumerate(graph.inputs):
+            if graph.tensors[index].type == schema.TensorType.INT8:
+                graph.inputs[k] = float_end(index)
+                graph.operators.insert(0, op(schema.BuiltinOperator.QUANTIZE, [graph.inputs[k]], [index]))
+                rename("inputs", index, graph.inputs[k])
+        for k, index in enumerate(graph.outputs):
+            if graph.tensors[index].type == schema.TensorType.INT8:
+                graph.outputs[k] = float_end(index)
+                graph.operators.append(op(schema.BuiltinOperator.DEQUANTIZE, [index], [graph.outputs[k]]))
+                rename("outputs", index, graph.outputs[k])
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
 def strip_names(content: bytes) -> bytes:
     """Tensor names: the converter names each tensor after the PyTorch ops behind it, a large part of a small INT8
     file. Inputs and outputs keep their signature names (the signature table stays); runners and apps
@@ -149,9 +204,10 @@ def share_vectors(content: bytes) -> bytes:
     return pack_shared(flatbuffer_utils.convert_bytearray_to_object(bytearray(content)), b"TFL3", len(content))
 
 
-# Applied in this order; float-gelu-rsqrt changes nothing in a float model (it rewrites INT8 GELU/RSQRT only).
-PASSES = {"float-gelu-rsqrt": float_where_xnnpack_needs_it, "strip-names": strip_names,
-          "share-vectors": share_vectors}
+# Applied in this order; float-gelu-rsqrt changes nothing in a float model (it rewrites INT8 GELU/RSQRT only),
+# float-io nothing in a model whose ends are float already (the faithful T-x4-qat's).
+PASSES = {"float-gelu-rsqrt": float_where_xnnpack_needs_it, "float-io": float_io,
+          "strip-names": strip_names, "share-vectors": share_vectors}
 
 
 def _interpreter(path: Path, delegate: bool, threads: int | None = None):
@@ -176,11 +232,12 @@ def audit(path: Path) -> dict:
     table = Counter(f"{op['op_name']} {dtype(op)}" for op in ops)
     delegated = _interpreter(path, delegate=True)
     partitions = sum(op["op_name"] == "DELEGATE" for op in litert_ops(delegated))
-    out = plain.get_output_details()[0]
+    def end(details: dict) -> dict:
+        return {"dtype": details["dtype"].__name__, "scale": float(details["quantization"][0]),
+                "zero_point": int(details["quantization"][1])}
     return {"backend": "XNNPACK (LiteRT default delegate)", "partitions": int(partitions),
-            "ops": dict(sorted(table.items())),
-            "output": {"dtype": out["dtype"].__name__, "scale": float(out["quantization"][0]),
-                       "zero_point": int(out["quantization"][1])}}
+            "ops": dict(sorted(table.items())), "input": end(plain.get_input_details()[0]),
+            "output": end(plain.get_output_details()[0])}
 
 
 FLOAT_RULE = ("ops of the main subgraph with a FLOAT32/FLOAT16 input or output tensor, before delegation; the "

@@ -59,6 +59,10 @@ def export_and_verify(source, meta: dict, fmt: str, precision: str, tile: tuple[
                        "range": [0.0, 1.0], "note": "clamp to [0, 1], then floor(255 v + 0.5)"},
             "tiling": "seemore_edge/core/tiling.py (mirror padding to the tile, ramp blending over the overlap)",
             "audit": audit, "float_ops": float_ops(path), "export_s": round(export_s, 1)}
+    if audit.get("input", {}).get("dtype") == "int8":  # a .tflite exported without its float-io pass
+        card["input"] |= {"dtype": "int8", "quantization": {"scale": audit["input"]["scale"],
+                                                           "zero_point": audit["input"]["zero_point"]},
+                          "note": "quantize clamp(round(v / scale) + zero_point, -128, 127) of v in [0, 1]"}
     if audit.get("output", {}).get("dtype") == "int8":
         card["output"] |= {"dtype": "int8", "quantization": {"scale": audit["output"]["scale"],
                                                              "zero_point": audit["output"]["zero_point"]},

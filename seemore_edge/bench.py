@@ -1,15 +1,17 @@
 """``python -m seemore_edge.bench``: latency, memory and size of every artifact next to eager PyTorch, in one run.
 
-Contenders: eager PyTorch FP32 of the full model (dynamic routing, the shipped reference) and of the edge model, and
-every ``.pte`` and ``.tflite`` in ``--artifacts`` (without it, the shipped ``--qat`` model, T-x4-qat or T-x2-qat, is
-exported to a temporary folder first: INT8 and FP32 at the 128 tile, and INT8 at the frame tile). Inputs: one 128x128
+Contenders: eager PyTorch FP32 of the full model (dynamic routing, the shipped reference) and of each deploy model in
+``--qat`` (default both x4 ones: T-x4-qat, the faithful model, and T-x4-int, the integer one), and every ``.pte`` and
+``.tflite`` in ``--artifacts`` (without it, each ``--qat`` model is exported to a temporary folder first: INT8 and FP32
+at the 128 tile and at the frame tile, so every INT8 file has an FP32 twin of its tile). Inputs: one 128x128
 LR tile (eager models and 128-tile artifacts), and a 1280x720 output frame (320x180 LR at x4, 640x360 at x2)
 processed as the app does it (tiled with the card's tile and overlap: several 128 tiles, or one call of a frame-tile
 artifact; eager PyTorch takes the whole frame in one call, its natural use). Runs are
 interleaved across contenders so machine drift hits all alike; peak memory is measured per contender in a separate
 process; the limit is this CPU's throughput through the same runtime (export/throughput.py), and the floor the time of
 the model's convolutions alone in each INT8 runtime (export/conv_floor.py); the report sets the targets (INT8 .pte and
-.tflite 6x eager FP32 full on the frame) against both. ``--report`` writes the report of a recorded run again.
+.tflite 6x eager FP32 full on the frame; the integer model's INT8 frame file 2.5x the faithful model's FP32 file of the
+same runtime and tile) against both. ``--report`` writes the report of a recorded run again.
 
 Phones: ``--android`` prints the adb command lines that run the same artifacts with ExecuTorch's and LiteRT's
 benchmark binaries on an attached device (paths given with --et-runner/--litert-benchmark); they are not run here.
@@ -27,19 +29,23 @@ from pathlib import Path
 from . import cli
 from .core.errors import UserError
 from .core.imageio import atomic_write
-from .core.tiling import DEFAULT_OVERLAP, check_tile, frame_tile
+from .core.tiling import DEFAULT_OVERLAP, as_tile, check_tile, frame_tile
 
 
 def parse(argv):
     ap = cli.parser("bench", __doc__, raw=True)
     ap.add_argument("--artifacts", type=Path, help="folder of exported .pte/.tflite with cards (default: export the "
                                                    "shipped T-x4-qat to a temporary folder)")
+    ap.add_argument("--tile", help="LR tiles of the exported default set, comma-separated (128, 180x320); default 128 "
+                                   "and the frame tile (180x320 at x4, 360x640 at x2); with --artifacts, unused")
     ap.add_argument("--threads", default="2", help="comma-separated thread counts, e.g. 1,2")
     ap.add_argument("--runs", type=int, default=20, help="timed runs per contender and input (after warm-up)")
     ap.add_argument("--reference", help="shipped FP32 reference, the eager baseline (default: the --qat model's parent, "
                                         "T-x4 for T-x4-qat)")
-    ap.add_argument("--qat", default="T-x4-qat", help="shipped QAT model (eager edge contender; export source; "
-                                                         "the floor's convolutions): T-x4-qat or T-x2-qat")
+    ap.add_argument("--qat", default="T-x4-qat,T-x4-int",
+                    help="deploy models, comma-separated, the faithful one first (the baseline of the INT8-over-FP32 "
+                         "ratios): eager edge contenders, export sources, the floors' convolutions (x2: "
+                         "T-x2-qat); --tile-sweep takes the first")
     ap.add_argument("--json", type=Path, help="records, one per (contender, input, threads)")
     ap.add_argument("--out", type=Path, default=Path("out/bench"), help="report.md and plots go here")
     ap.add_argument("--data-root", help="benchmark root for the crop grid (default: $SEEMORE_DATA)")
@@ -84,19 +90,26 @@ def main(argv=None) -> int:
         return _rewrite_report(args.report, args.out)
     if args.tile_sweep:
         return _tile_sweep(args, thread_counts[0])
-    cfg = BenchConfig(args.reference, args.qat, thread_counts, args.runs, args.data_root)
-    cfg.reference, scale = resolve_pair(cfg)
+    cfg = BenchConfig(args.reference, cli.split_list(args.qat), thread_counts, args.runs, args.data_root)
+    if not cfg.models:
+        raise UserError("--qat: name at least one QAT model")
+    tiles = [as_tile(t) for t in cli.split_list(args.tile)]
+    for tile in tiles:
+        check_tile(tile, DEFAULT_OVERLAP)
+    cfg.reference, scale, models = resolve_pair(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         # The shipped set and the limit/floor files go to separate folders: only the former are contenders.
-        artifacts = args.artifacts or export_default_set(args.qat, scale, Path(tmp) / "artifacts", thread_counts[0])
+        artifacts = args.artifacts or export_default_set(cfg.models, scale, Path(tmp) / "artifacts", thread_counts[0],
+                                                               tiles or None)
         if args.android:
             print(android_commands(artifacts, args.runs, args.et_runner, args.litert_benchmark))
             return 0
         helpers = Path(tmp) / "limit-and-floor"
         helpers.mkdir()
         browser = browser_records(artifacts, thread_counts, args.runs, accelerators)  # first: the CPU to itself (see there)
-        records, limits, floors = run_bench(cfg, artifacts, thread_counts, helpers)
-        payload = {"cpu": cpu_features(), "scale": scale, "frame_lr": list(frame_tile(scale)), "records": records,
+        records, limits, floors = run_bench(cfg, models, artifacts, thread_counts, helpers)
+        payload = {"cpu": cpu_features(), "scale": scale, "frame_lr": list(frame_tile(scale)),
+                   "models": [{"name": m.name, "variant": m.variant} for m in models], "records": records,
                    "limits": limits["dense"], "depthwise_reference": limits["depthwise"], "floors": floors,
                    "browser": add_speedups(browser, records),
                    "profiles": profiles(artifacts, thread_counts[0]),
@@ -133,7 +146,7 @@ def _tile_sweep(args, threads: int) -> int:
     for side in tiles:
         check_tile((side, side), DEFAULT_OVERLAP)
     folder = args.out / "tile-sweep"  # its own folder: these files are not the bench's contenders
-    records, browser_skipped = sweep(args.qat, tiles, ["pte", "tflite"], folder, threads, args.runs)
+    records, browser_skipped = sweep(cli.split_list(args.qat)[0], tiles, ["pte", "tflite"], folder, threads, args.runs)
     text = "\n".join(sweep_lines(records) + ([f"The demo page was not timed: {browser_skipped}."] if browser_skipped
                                              else []))
     cli.write_json(args.json, {"cpu": cpu_features(), "tile_sweep": records, "browser_skipped": browser_skipped})

@@ -1,9 +1,10 @@
 """``python -m seemore_edge.demo``: the browser demo. Serves ``web_demo/`` and a folder of ``.tflite`` files with their
 cards; open the printed URL (on a phone too) and the model upscales a photo on that device with LiteRT.js.
 
-Without ``--artifacts`` the shipped ``T-x4-qat`` and ``T-x2-qat`` are exported (INT8 and FP32, the ``.tflite`` photo
-tile, 256, and the one-call tile of a 720p frame) into ``out/demo/artifacts``, once: the page's default, x4 INT8 at
-the photo tile, first (serving 99 s after the start on a fresh clone here), then the server starts and the other seven follow in the background,
+Without ``--artifacts`` the shipped ``T-x4-qat``, ``T-x4-int`` (the integer model) and ``T-x2-qat`` are exported (INT8
+and FP32, the ``.tflite`` photo tile, 256, and the one-call tile of a 720p frame) into ``out/demo/artifacts``, once:
+the page's default, x4 INT8 at the photo tile, first (serving 99 s after the start on a fresh clone here), then the
+server starts and the other eleven follow in the background,
 each listed by the page as it becomes ready; a later start reuses them all. It listens on localhost;
 ``--host 0.0.0.0`` opens it to the local network. Phones get WASM threads only over https (``--cert``/``--key``); over plain http they run one thread."""
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .core.imageio import read_image
 def main(argv: list[str] | None = None) -> int:
     ap = cli.parser("demo", __doc__, raw=True)
     ap.add_argument("--artifacts", type=Path, help="folder of .tflite files with cards (default: export --weights')")
-    ap.add_argument("--weights", default="T-x4-qat,T-x2-qat", help="comma-separated QAT models to export when no "
+    ap.add_argument("--weights", default="T-x4-qat,T-x4-int,T-x2-qat", help="comma-separated QAT models to export when no "
                                                                   "--artifacts is given")
     ap.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free one)")
     ap.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only; "

@@ -17,44 +17,54 @@ from seemore_edge.pipelines.tile_sweep import BROWSER, chosen_tiles, scale_of, s
 from tests.conftest import REPO, run_tool
 
 
-def _tiny_qat_with_parent(folder, scale):
-    """A tiny QAT checkpoint whose card names its FP32 parent (the bench's default reference), and that parent."""
+def _tiny_qat_with_parent(folder, scale, variant="faithful"):
+    """A tiny QAT checkpoint whose card names its FP32 parent (the bench's default reference), and that parent (made
+    once per folder, so a faithful and an integer model share it)."""
     from seemore_edge import build_model, save_model
 
     torch.manual_seed(0)
     reference = folder / f"tiny-x{scale}.safetensors"
-    save_model(build_model("tiny", scale), reference, {"recipe": {"init": "random, seed 0, for tests"}})
-    prepared = prepare_for("tiny", scale, (2,))
+    if not reference.exists():
+        save_model(build_model("tiny", scale), reference, {"recipe": {"init": "random, seed 0, for tests"}})
+    prepared = prepare_for("tiny", scale, (2,), variant=variant)
     with torch.no_grad():
         prepared(torch.rand(2, 3, 48, 48))
     freeze_observers(prepared)
-    qat = folder / ("tiny-qat.safetensors" if scale == 4 else f"tiny-x{scale}-qat.safetensors")
+    stem = ("tiny" if scale == 4 else f"tiny-x{scale}") + ("-int" if variant == "integer" else "-qat")
+    qat = folder / f"{stem}.safetensors"
     parent = {"name": str(reference), "sha256": hashlib.sha256(reference.read_bytes()).hexdigest()}
-    save_qat(prepared, "tiny", scale, (2,), qat, {"parent": parent})
+    save_qat(prepared, "tiny", scale, (2,), qat, {"parent": parent}, variant=variant)
     return qat, reference
 
 
 def test_bench_tiny(tmp_path, capsys, monkeypatch):
-    """The README's default path on a tiny x4 model: no --artifacts, so the QAT model's default set is exported first
-    (INT8 and FP32 at the 128 tile, INT8 at the 180x320 frame tile) and only those files are contenders (the limit and
-    floor files live elsewhere); the reference defaults to the QAT model's parent."""
+    """The README's default path on tiny x4 models, a faithful and an integer one as the shipped pair: no
+    --artifacts, so each model's set is exported first (INT8 and FP32; here only at the 180x320 frame tile, which the
+    deploy comparison and its target read: the default adds the 128 tile, test_the_default_set... below) and only
+    those files are contenders (the limit and floor files live elsewhere); the reference defaults to the first model's
+    parent. The 128 tile's gap line: test_the_gap_counts_the_calls_of_a_tiled_frame."""
     monkeypatch.delenv("SEEMORE_DATA", raising=False)
     qat, reference = _tiny_qat_with_parent(tmp_path, 4)
+    integer, _ = _tiny_qat_with_parent(tmp_path, 4, "integer")
     out, js = tmp_path / "bench", tmp_path / "bench.json"
-    code, stdout, err = run_tool(bench, ["--qat", str(qat), "--threads", "1", "--runs", "3", "--out", str(out),
-                                         "--json", str(js), "--accelerator", "wasm,webgpu"], capsys)
+    code, stdout, err = run_tool(bench, ["--qat", f"{qat},{integer}", "--tile", "180x320", "--threads", "1", "--runs",
+                                         "3", "--out", str(out), "--json", str(js)], capsys)
     assert code == 0, err
     payload = json.loads(js.read_text())
     assert payload["scale"] == 4 and payload["frame_lr"] == [180, 320]
+    assert payload["models"] == [{"name": "tiny-qat", "variant": "faithful"}, {"name": "tiny-int", "variant": "integer"}]
     recs = payload["records"]
     contenders = {r["contender"] for r in recs}
-    assert {n for n in contenders if not n.startswith("eager")} == {
-        "tiny-qat-int8.pte", "tiny-qat-fp32.pte", "tiny-qat-int8.tflite", "tiny-qat-fp32.tflite",
-        "tiny-qat-int8-180x320.pte", "tiny-qat-int8-180x320.tflite"}
-    assert f"eager FP32 full ({reference})" in contenders
+    files = {f"{m}-{p}-180x320.{x}" for m in ("tiny-qat", "tiny-int") for p in ("int8", "fp32")
+             for x in ("pte", "tflite")}
+    assert {n for n in contenders if not n.startswith("eager")} == files
+    assert {f"eager FP32 full ({reference})", f"eager FP32 edge ({qat} float weights)",
+            f"eager FP32 edge ({integer} float weights)"} < contenders
     assert {r["format"] for r in recs} == {"eager", "pte", "tflite"}
-    # Eager models and 128-tile files on both inputs; a frame-tile file's one call is its frame record.
-    assert {r["input"] for r in recs} == {"tile128", "frame720p"} and len(recs) == 6 * 2 + 2
+    assert {(r.get("model"), r.get("variant")) for r in recs} == {
+        (None, None), ("tiny-qat", "faithful"), ("tiny-int", "integer")}
+    # Eager models on both inputs; a frame-tile file's one call is its frame record.
+    assert {r["input"] for r in recs} == {"tile128", "frame720p"} and len(recs) == 3 * 2 + 8
     (wide,) = [r for r in recs if r["contender"] == "tiny-qat-int8-180x320.pte"]
     assert wide["input"] == "frame720p" and wide["tile"] == [180, 320]
     for r in recs:
@@ -68,25 +78,43 @@ def test_bench_tiny(tmp_path, capsys, monkeypatch):
     assert (out / "report.md").exists() and (out / "psnr_latency.png").stat().st_size > 0
     # The ETDump profile of the INT8 .pte: XNNPACK's own kernels, INT8 convs among them, adding up to about one tile.
     profiles = {p["file"]: p for p in payload["profiles"]}
-    assert set(profiles) == {"tiny-qat-int8.pte", "tiny-qat-fp32.pte", "tiny-qat-int8-180x320.pte"}
-    prof = profiles["tiny-qat-int8.pte"]
-    assert prof["tile"] == [128, 128] and profiles["tiny-qat-int8-180x320.pte"]["tile"] == [180, 320]
+    assert set(profiles) == {name for name in files if name.endswith(".pte")}
+    prof = profiles["tiny-qat-int8-180x320.pte"]
+    assert prof["tile"] == [180, 320]
     kernels = {k["kernel"]: k for k in prof["kernels"]}
     assert any("QC8" in name for name in kernels) and abs(sum(k["pct"] for k in prof["kernels"]) - 100) < 1
-    tile_ms = next(r["median_ms"] for r in recs if r["contender"] == "tiny-qat-int8.pte" and r["input"] == "tile128")
+    tile_ms = wide["median_ms"]
     assert 0.3 * tile_ms < prof["total_ms"] < 3 * tile_ms, (prof["total_ms"], tile_ms)
     assert prof["total_ms"] < prof["call_ms"] < 3 * tile_ms, (prof["call_ms"], tile_ms)  # kernels run inside the call
     report = (out / "report.md").read_text()
     assert "1280x720 output frame (320x180 LR" in report
-    assert "Where the time of one 128x128 tile goes" in report and "are spent outside the kernels" in report and f"CPU: {payload['cpu']['cpu']};" in report
+    assert "Where the time of one 180x320 tile goes" in report and "are spent outside the kernels" in report and f"CPU: {payload['cpu']['cpu']};" in report
     # The gap, in figures of this run: INT8 vs FP32 limits, pixels the tiling computes, convs' own share of the limit.
-    assert "tiny-qat-int8.pte: a 720p frame is 6 call(s) of 128x128, 1.71x the frame's pixels" in report
+    assert "tiny-int-int8-180x320.pte: a 720p frame is 1 call(s) of 180x320, 1.00x the frame's pixels" in report
     assert "the INT8 limit is" in report and "convolutions (nearly all the MACs) take" in report
     # The targets and the floor under them: the model's convolutions alone, in each INT8 runtime, one frame call.
-    assert set(payload["floors"]) == {"pte int8 1t", "tflite int8 1t"}
-    for floor in payload["floors"].values():
-        assert floor["ms"] > 0 and floor["tile"] == [180, 320] and floor["convs"] > 20
+    # Each model's own: the integer model has no LayerNorm statistics convs, so fewer convolutions.
+    floors = payload["floors"]
+    assert set(floors) == {"tiny-qat", "tiny-int"} and all(set(f) == {"pte int8 1t", "tflite int8 1t"}
+                                                            for f in floors.values())
+    for floor in [f for model in floors.values() for f in model.values()]:
+        assert floor["ms"] > 0 and floor["tile"] == [180, 320] and floor["convs"] > 10
+    assert floors["tiny-int"]["pte int8 1t"]["convs"] < floors["tiny-qat"]["pte int8 1t"]["convs"]
     assert "- Target, INT8 .pte, 1 threads: 6x eager FP32 full on the frame" in report
+    # The deploy models side by side: every frame file against the faithful model's FP32 file of its runtime and
+    # tile; the integer model's target read on its frame-tile files, against the same run's figures.
+    assert "## The deploy models side by side" in report
+    side = {line.split(" | ")[3]: line for line in report.splitlines() if line.startswith("| .")}
+    assert set(side) == {f"`{name}`" for name in files}
+    fp32 = {r["contender"]: r for r in recs if r["input"] == "frame720p"}
+    row = side["`tiny-int-int8-180x320.tflite`"].split(" | ")
+    base = fp32["tiny-qat-fp32-180x320.tflite"]
+    mine = fp32["tiny-int-int8-180x320.tflite"]
+    assert row[7] == f"{base['median_ms'] / mine['median_ms']:.2f} / {base['min_ms'] / mine['min_ms']:.2f}"
+    assert row[9] == str(floors["tiny-int"]["tflite int8 1t"]["ms"]) and row[4] == "integer"
+    (target,) = [line for line in report.splitlines() if line.startswith("- Target, integer model, INT8 .tflite")]
+    assert "`tiny-int-int8-180x320.tflite` 2.5x (goal 3x) `tiny-qat-fp32-180x320.tflite` of the same run" in target
+    assert f"{mine['median_ms']:.1f} vs {base['median_ms']:.1f} ms" in target
     # The same record reported again without a run: the same text.
     code, _, err = run_tool(bench, ["--report", str(js), "--out", str(tmp_path / "again")], capsys)
     assert code == 0, err
@@ -98,28 +126,47 @@ def test_bench_tiny(tmp_path, capsys, monkeypatch):
     assert verdict.endswith(f"(host with INT8 dot product ({', '.join(dot)}))" if dot else
                             "(host without INT8 dot product)"), verdict
     assert "- Floor, INT8 .tflite, 1 threads: the model's" in report
-    (kinds,) = [line for line in report.splitlines() if "by convolution family" in line]
-    assert all(f"{kind} " in kinds for kind in ("1x1", "dense kxk", "depthwise")) and "GMAC/s" in kinds
-    assert "of the depthwise reference" in kinds
+    families = [line for line in report.splitlines() if "by convolution family" in line]
+    assert len(families) == 2  # each model's INT8 frame-tile .pte, against its own floor
+    for kinds in families:
+        assert all(f"{kind} " in kinds for kind in ("1x1", "dense kxk", "depthwise")) and "GMAC/s" in kinds
+        assert "of the depthwise reference" in kinds
     # The depthwise target (a share of the INT8 limit) read in the frame-tile .pte's ETDump, beside the reference.
-    (dw,) = [line for line in report.splitlines() if line.startswith("- Target, depthwise convolutions")]
-    assert "tiny-qat-int8-180x320.pte's ETDump" in dw and "15% of the INT8 limit" in dw and "depthwise reference" in dw
-    # The demo page as a contender, in the same run: each .tflite in headless Chromium on the inputs it takes.
-    # WebGPU on Chromium's software adapter too, each record saying so, and the report calling it no GPU's latency.
+    dws = [line for line in report.splitlines() if line.startswith("- Target, depthwise convolutions")]
+    assert [dw.split(" in ")[1].split("'s ETDump")[0] for dw in dws] == ["tiny-int-int8-180x320.pte",
+                                                                         "tiny-qat-int8-180x320.pte"]
+    assert all("15% of the INT8 limit" in dw and "depthwise reference" in dw for dw in dws)
+    # The demo page as a contender, in the same run: each .tflite in headless Chromium on the inputs it takes, the
+    # integer model's too (its INT8 ends made float for LiteRT.js). WebGPU: tests/test_web_demo.py.
     if browser_missing() is None:
         browser = {(r["file"], r["input"], r["accelerator"]): r for r in payload["browser"]["records"]}
-        taken = {("tiny-qat-int8.tflite", "tile128"), ("tiny-qat-int8.tflite", "frame720p"),
-                 ("tiny-qat-fp32.tflite", "tile128"), ("tiny-qat-fp32.tflite", "frame720p"),
-                 ("tiny-qat-int8-180x320.tflite", "frame720p")}
-        assert set(browser) == {key + (acc,) for key in taken for acc in ("wasm", "webgpu")}
-        assert not payload["browser"]["refused"]
+        assert set(browser) == {(name, "frame720p", "wasm") for name in files if name.endswith(".tflite")}
         assert all(0 < r["min_ms"] <= r["median_ms"] <= r["p90_ms"] and r["runs"] == 3 for r in browser.values())
-        assert all(bool(r.get("software")) == (acc == "webgpu") for (_, _, acc), r in browser.items())
-        assert "## In the browser" in report and "| tiny-qat-int8.tflite | 128x128 | wasm | 1 (1) | frame720p |" in report
-        assert "| tiny-qat-int8.tflite | 128x128 | webgpu (software adapter) |" in report
-        assert "they are not a phone GPU's latency" in report
+        assert "## In the browser" in report and "| tiny-int-int8-180x320.tflite | 180x320 | wasm | 1 (1) | frame720p |" in report
     else:
         assert payload["browser"]["skipped"] and "Not run:" in report
+
+
+def test_the_gap_counts_the_calls_of_a_tiled_frame():
+    """A 128-tile file computes a 720p frame (320x180 LR at x4) in six overlapping calls: 1.71x its pixels."""
+    from seemore_edge.pipelines.bench_report import gap_lines
+
+    rec = {"contender": "m-int8.pte", "input": "frame720p", "precision": "int8", "tile": [128, 128], "overlap": 16,
+           "pct_of_limit": 9.0, "threads": 2, "median_ms": 200.0, "min_ms": 190.0, "format": "pte", "role": "artifact"}
+    lines = gap_lines({"records": [rec], "limits": {}, "frame_lr": [180, 320]})
+    assert "- m-int8.pte: a 720p frame is 6 call(s) of 128x128, 1.71x the frame's pixels; 9.0% of the limit per frame" \
+        in lines
+
+
+def test_the_committed_one_model_record_reports_as_committed(tmp_path, capsys):
+    """docs/bench/bench.json comes from a run before the bench covered two models (flat floors, no "models"): its
+    report, written again by this version, is the committed one, floors and targets included."""
+    code, _, err = run_tool(bench, ["--report", str(REPO / "docs" / "bench" / "bench.json"), "--out", str(tmp_path)],
+                            capsys)
+    assert code == 0, err
+    text = (tmp_path / "report.md").read_text()
+    assert text == (REPO / "docs" / "bench" / "report.md").read_text()
+    assert "- Floor, INT8 .pte, 2 threads" in text and "by convolution family" in text
 
 
 def test_bench_android_prints_the_phone_command_lines(tmp_path, capsys):
@@ -141,15 +188,22 @@ def test_the_default_set_at_x2_takes_the_360x640_frame_tile(tmp_path, capsys, mo
 
     planned = []
     monkeypatch.setattr(bench_run, "export_set", lambda plan, announce: planned.append(plan))
-    bench_run.export_default_set("tiny-x2-qat.safetensors", 2, tmp_path / "artifacts", 1)
-    assert [(p.formats, p.precisions, tuple(p.tile)) for p in planned] == [
-        (["pte", "tflite"], ["int8", "fp32"], (128, 128)), (["pte", "tflite"], ["int8"], (360, 640))]
+    bench_run.export_default_set(["tiny-x2-qat.safetensors", "tiny-x2-int.safetensors"], 2, tmp_path / "artifacts", 1)
+    assert [(p.weights, p.formats, p.precisions, tuple(p.tile)) for p in planned] == [
+        (w, ["pte", "tflite"], ["int8", "fp32"], tile) for w in ("tiny-x2-qat.safetensors", "tiny-x2-int.safetensors")
+        for tile in ((128, 128), (360, 640))]
+    planned.clear()
+    bench_run.export_default_set(["tiny-x2-qat.safetensors"], 2, tmp_path / "artifacts", 1, [(64, 96)])  # --tile 64x96
+    assert [(p.precisions, tuple(p.tile)) for p in planned] == [(["int8", "fp32"], (64, 96))]
+    planned.clear()
     qat, _ = _tiny_qat_with_parent(tmp_path, 2)
+    code, _, err = run_tool(bench, ["--qat", str(qat), "--tile", "16", "--out", str(tmp_path / "b")], capsys)
+    assert code == 2 and "need a tile of at least 32" in err and not planned
     x4 = tmp_path / "tiny-x4.safetensors"
     save_model(build_model("tiny", 4), x4, {})
     code, _, err = run_tool(bench, ["--qat", str(qat), "--reference", str(x4), "--out", str(tmp_path / "b")], capsys)
     assert code != 0 and f"is x4 but --qat {qat} is x2" in err and len(err.strip().splitlines()) == 1
-    assert not planned[2:]
+    assert not planned
 
 
 def test_a_frame_tile_artifact_is_timed_on_the_frame_alone():

@@ -119,6 +119,31 @@ def test_integer_int8_files_compute_the_pytorch_int8_graph(integer_export, suffi
     assert np.abs(got - want).max() < 0.05  # a few output steps: the runtimes' integer kernels round their own way
 
 
+def test_integer_tflite_has_float_ends_as_the_browser_needs(integer_export):
+    """The converter leaves the integer graph's input and output INT8, which LiteRT.js can neither feed nor read and
+    the card's float32 input would not describe; the float-io pass gives them one QUANTIZE and one DEQUANTIZE: float32
+    at both ends, the same values as the INT8 file run with its own parameters, no float op counted, one XNNPACK
+    partition."""
+    from export import litert_tflite
+
+    path, folder = integer_export
+    converted = litert_tflite.convert(load_qat(path), "int8", (32, 32))
+    raw = folder / "raw.tflite"
+    raw.write_bytes(converted)
+    passed = folder / "float-io.tflite"
+    passed.write_bytes(litert_tflite.float_io(converted))
+    before, after = litert_tflite.audit(raw), litert_tflite.audit(passed)
+    assert before["input"]["dtype"] == before["output"]["dtype"] == "int8"
+    assert after["input"]["dtype"] == after["output"]["dtype"] == "float32"
+    assert after["partitions"] == 1 and float_ops(passed)["total"] == 0
+    assert after["ops"]["DEQUANTIZE float32"] == before["ops"].get("DEQUANTIZE float32", 0) + 1
+    assert after["ops"]["QUANTIZE int8"] == before["ops"].get("QUANTIZE int8", 0) + 1
+    x = np.random.default_rng(2).random((1, 3, 32, 32), dtype=np.float32)
+    np.testing.assert_allclose(load_runner(passed, (32, 32))(x), load_runner(raw, (32, 32))(x), atol=1e-6)
+    exported = litert_tflite.audit(folder / "tiny-int-int8.tflite")  # the export's file: the pass is on by default
+    assert exported["input"]["dtype"] == exported["output"]["dtype"] == "float32"
+
+
 @pytest.mark.parametrize("suffix", ["pte", "tflite"])
 def test_shipped_t_x4_int_holds_no_float_op(tmp_path, suffix):
     """The shipped integer model itself, exported as the export tool does: no float op between input and output."""

@@ -205,6 +205,21 @@ def test_page_on_webgpu_gives_the_python_litert_pixels(browser, tiny_tflite):
             assert diff.max() <= levels and np.mean(diff > 0) <= share, (model, diff.max(), np.mean(diff > 0))
 
 
+def test_bench_times_the_page_on_webgpu_and_says_it_is_software(browser, tiny_tflite):
+    """The bench's browser contender with ``--accelerator webgpu``: here Chromium's software adapter, so every record
+    says so and the report calls none of it a GPU's latency."""
+    from seemore_edge.pipelines.bench_report import browser_lines
+    from seemore_edge.pipelines.bench_run import browser_records
+
+    got = browser_records(tiny_tflite, [1], 2, ["webgpu"])
+    assert not got["refused"] and {r["file"] for r in got["records"]} == {p.name for p in tiny_tflite.glob("*.tflite")}
+    for r in got["records"]:
+        assert r["input"] == "frame720p" and r["runs"] == 2 and 0 < r["min_ms"] <= r["median_ms"] <= r["p90_ms"]
+        assert r["accelerator"].startswith("webgpu") and r["software"] is True
+    text = "\n".join(browser_lines(got))
+    assert "webgpu (software adapter)" in text and "they are not a phone GPU's latency" in text
+
+
 def test_page_refuses_bad_input_in_one_line_and_stays_usable(browser, tiny_tflite, tmp_path):
     folder = tmp_path / "models"
     shutil.copytree(tiny_tflite, folder)

@@ -1,5 +1,5 @@
-"""The bench's runs: every contender (eager PyTorch FP32 of the full and the edge model, every exported file with its
-card) timed on the same inputs in one process, runs interleaved so machine drift hits all alike; peak memory per
+"""The bench's runs: every contender (eager PyTorch FP32 of the full model and of each deploy model, every exported file
+with its card) timed on the same inputs in one process, runs interleaved so machine drift hits all alike; peak memory per
 contender in a separate process; this CPU's throughput limit and the convolutions-alone floor through each runtime;
 per-kernel ETDump profiles of the .pte files; a crop grid of what each INT8 artifact computes."""
 from __future__ import annotations
@@ -25,11 +25,12 @@ from export.profile_pte import profile, summary
 from export.throughput import LIMITS, export_limits
 from export.verify import tile_latency
 from quant.int8_checkpoint import is_qat_checkpoint, load_qat, qat_card
-from seemore_edge.core.checkpoints import load_model, read_model_card, resolve_weights
+from seemore_edge.core.checkpoints import load_model, parent_of, read_model_card, resolve_weights
 from seemore_edge.core.complexity import count_gmacs
 from seemore_edge.core.datasets import data_root, load_set
 from seemore_edge.core.errors import UserError
 from seemore_edge.core.imresize import imresize
+from seemore_edge.core.records import file_sha256
 from seemore_edge.core.scoring import run_model
 from seemore_edge.core.tiling import (DEFAULT_OVERLAP, DEFAULT_TILE, Tile, chw_to_uint8, frame_tile, tile_text,
                                       upscale_tiled)
@@ -43,11 +44,37 @@ TILE = DEFAULT_TILE  # the tile128 input
 
 @dataclass
 class BenchConfig:
-    reference: str | None = None  # the eager FP32 baseline every ratio is taken against (None: the QAT model's parent)
-    qat: str = "T-x4-qat"  # the eager edge contender, the default export source and the floor's convolutions
+    reference: str | None = None  # the eager FP32 baseline every ratio is taken against (None: the models' parent)
+    models: list[str] = None  # shipped QAT models: eager edge contenders, the default set's sources, the floors' convs
     threads: list[int] = None
     runs: int = 20
     data_root: str | None = None
+
+
+@dataclass
+class DeployModel:
+    """One QAT model the bench covers: ``weights`` as given, ``name`` as its artifacts' cards carry it (the shipped
+    name or the file's stem), ``variant`` faithful or integer (its card's), the first one given the faithful baseline
+    of the INT8-over-FP32 ratios."""
+    weights: str
+    name: str
+    variant: str
+    scale: int
+    parent: str | None
+
+
+def deploy_models(weights: list[str]) -> list[DeployModel]:
+    out = []
+    for w in weights:
+        path = resolve_weights(w)
+        card = qat_card(path)
+        if card is None:
+            raise UserError(f"--qat {w}: not a QAT checkpoint")
+        out.append(DeployModel(w, parent_of(path).name, card.details.get("variant", "faithful") if card.details else
+                               "faithful", card.scale, card.parent.name if card.parent else None))
+    if len({m.name for m in out}) < len(out):
+        raise UserError(f"--qat {','.join(weights)}: a model is named twice")
+    return out
 
 
 # --- contenders -----------------------------------------------------------------------------------------------------
@@ -67,6 +94,8 @@ class Contender:
     size_kib: float
     psnr: dict | None
     path: Path | None = None
+    model: str | None = None  # the deploy model's name (edge and artifact contenders)
+    variant: str | None = None
 
     def frame(self, lr_uint8: np.ndarray) -> np.ndarray:
         if self.tile is None:
@@ -93,11 +122,27 @@ def artifact_runner(path: Path, tile: tuple[int, int], threads: int):
     return runner
 
 
-def artifact_contender(path: Path, threads: int) -> Contender:
+def artifact_contender(path: Path, threads: int, variants: dict[str, str] | None = None) -> Contender:
     card = read_card(path)
     return Contender(path.name, "artifact", card.format, card.precision,
                      artifact_runner(path, tuple(card.tile), threads), tuple(card.tile), card.overlap, card.scale,
-                     card.size_bytes / 1024, {s: v.psnr for s, v in card.psnr.items()} if card.psnr else None, path)
+                     card.size_bytes / 1024, scores(path, card), path, card.name, (variants or {}).get(card.name))
+
+
+# Artifacts exported and scored by ``export`` (their cards committed): a file of the bench's default set with the same
+# sha256 is the same bytes, so its PSNR is that card's (the bench times files, it does not score them).
+RECORDED = Path(__file__).resolve().parents[2] / "docs" / "records" / "artifacts"
+
+
+def scores(path: Path, card) -> dict | None:
+    """{set: PSNR} of an artifact: a committed card's for the very same bytes (scored on the benchmark sets), else its
+    own card's, else None."""
+    recorded = RECORDED / f"{path.name}.json"
+    if recorded.is_file():
+        known = json.loads(recorded.read_text())
+        if known.get("sha256") == file_sha256(path) and known.get("psnr"):
+            return {s: v["psnr"] for s, v in known["psnr"].items()}
+    return {s: v.psnr for s, v in card.psnr.items()} if card.psnr else None
 
 
 def artifact_files(folder: Path) -> list[Path]:
@@ -105,33 +150,35 @@ def artifact_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in (".pte", ".tflite"))
 
 
-def resolve_pair(cfg: BenchConfig) -> tuple[str, int]:
-    """The reference's name and the scale both models share: the reference defaults to the QAT model's parent (T-x4
-    for T-x4-qat, T-x2 for T-x2-qat), and a reference of another scale is refused."""
-    card = qat_card(resolve_weights(cfg.qat))
-    if card is None:
-        raise UserError(f"--qat {cfg.qat}: not a QAT checkpoint")
-    reference = cfg.reference or (card.parent.name if card.parent else None)
+def resolve_pair(cfg: BenchConfig) -> tuple[str, int, list[DeployModel]]:
+    """The reference's name, the scale every model shares and the deploy models: the reference defaults to the first
+    model's parent (T-x4 for T-x4-qat, T-x2 for T-x2-qat), and a model of another scale is refused."""
+    models = deploy_models(cfg.models)
+    reference = cfg.reference or models[0].parent
     if reference is None:
-        raise UserError(f"--qat {cfg.qat}: its card names no parent; pass --reference")
+        raise UserError(f"--qat {models[0].weights}: its card names no parent; pass --reference")
     scale = load_model(resolve_weights(reference)).scale
-    if scale != card.scale:
-        raise UserError(f"--reference {reference} is x{scale} but --qat {cfg.qat} is x{card.scale}")
-    return reference, scale
+    for m in models:
+        if scale != m.scale:
+            raise UserError(f"--reference {reference} is x{scale} but --qat {m.weights} is x{m.scale}")
+    return reference, scale, models
 
 
-def contenders(cfg: BenchConfig, artifacts: Path, threads: int) -> list[Contender]:
+def contenders(cfg: BenchConfig, models: list[DeployModel], artifacts: Path, threads: int) -> list[Contender]:
     ref_path = resolve_weights(cfg.reference)
     ref = load_model(ref_path)
     card = read_model_card(ref_path)
     psnr = {s: v.psnr for s, v in card.metrics.sets.items()} if card and card.metrics else None
     out = [Contender(f"eager FP32 full ({cfg.reference})", "reference", "eager", "fp32", _eager(ref, threads), None,
                      0, ref.scale, ref_path.stat().st_size / 1024, psnr, ref_path)]
-    qat_path = resolve_weights(cfg.qat)
-    edge = load_qat(qat_path).fp32()
-    out.append(Contender(f"eager FP32 edge ({cfg.qat} float weights)", "edge", "eager", "fp32", _eager(edge, threads),
-                         None, 0, ref.scale, qat_path.stat().st_size / 1024, None, qat_path))
-    return out + [artifact_contender(path, threads) for path in artifact_files(artifacts)]
+    for m in models:
+        qat_path = resolve_weights(m.weights)
+        edge = load_qat(qat_path).fp32()
+        out.append(Contender(f"eager FP32 edge ({m.weights} float weights)", "edge", "eager", "fp32",
+                             _eager(edge, threads), None, 0, ref.scale, qat_path.stat().st_size / 1024, None, qat_path,
+                             m.name, m.variant))
+    variants = {m.name: m.variant for m in models}
+    return out + [artifact_contender(path, threads, variants) for path in artifact_files(artifacts)]
 
 
 # --- timing ---------------------------------------------------------------------------------------------------------
@@ -203,24 +250,28 @@ def random_frame(scale: int) -> np.ndarray:
     return (np.random.default_rng(0).random(frame_tile(scale) + (3,)) * 255).astype(np.uint8)
 
 
-def export_default_set(weights: str, scale: int, folder: Path, threads: int) -> Path:
-    """The artifacts a no-``--artifacts`` bench times: INT8 and FP32 at the 128 tile, INT8 at the frame tile (180x320
-    at x4, 360x640 at x2); scored on nothing (their PSNR is what ``export`` measures), only timed here."""
+def export_default_set(models: list[str], scale: int, folder: Path, threads: int,
+                       tiles: list[Tile] | None = None) -> Path:
+    """The artifacts a no-``--artifacts`` bench times, for each model: INT8 and FP32 at each of ``tiles`` (default the
+    128 tile and the frame tile, 180x320 at x4, 360x640 at x2), so each INT8 file has its FP32 twin of the same tile.
+    Scored on nothing here (``export`` measures PSNR; ``scores`` finds it for the same bytes), only timed."""
     folder.mkdir(parents=True, exist_ok=True)
 
     def announce(path: Path) -> None:
         print(f"exporting {path.name} ...", flush=True)
-    export_set(ArtifactSet(weights, ["pte", "tflite"], ["int8", "fp32"], TILE, DEFAULT_OVERLAP, folder, None, [],
-                           threads), announce)
-    export_set(ArtifactSet(weights, ["pte", "tflite"], ["int8"], frame_tile(scale), DEFAULT_OVERLAP, folder, None,
-                           [], threads), announce)
+    for weights in models:
+        for tile in tiles or (TILE, frame_tile(scale)):
+            export_set(ArtifactSet(weights, ["pte", "tflite"], ["int8", "fp32"], tile, DEFAULT_OVERLAP, folder, None,
+                                   [], threads), announce)
     return folder
 
 
-def run_bench(args: BenchConfig, artifacts: Path, thread_counts: list[int], tmp: Path) -> tuple[list[dict], dict, dict]:
+def run_bench(args: BenchConfig, models: list[DeployModel], artifacts: Path, thread_counts: list[int],
+              tmp: Path) -> tuple[list[dict], dict, dict]:
     """(records, limits, floors); ``limits`` by kind ("dense": the throughput limit, "depthwise": the depthwise
-    reference, a comparison, not a bound), each ``"<format> <precision> <threads>t" -> GMAC/s``. ``tmp`` holds the limit and floor files,
-    never ``artifacts``."""
+    reference, a comparison, not a bound), each ``"<format> <precision> <threads>t" -> GMAC/s``; ``floors`` by deploy
+    model, each ``"<format> int8 <threads>t" -> {...}`` (the model's convolutions alone). ``tmp`` holds the limit and
+    floor files, never ``artifacts``."""
     ref = load_model(resolve_weights(args.reference))
     frame_lr = frame_tile(ref.scale)
     gmacs = {"tile128": count_gmacs(ref, *TILE), "frame720p": count_gmacs(ref, *frame_lr)}
@@ -230,24 +281,33 @@ def run_bench(args: BenchConfig, artifacts: Path, thread_counts: list[int], tmp:
     files = artifact_files(artifacts)
     formats = sorted({p.suffix[1:] for p in files})
     limit_paths = export_limits(tmp, formats)
-    int8_formats = sorted({card.format for card in map(read_card, files) if card.precision == "int8"})
-    qat = load_qat(resolve_weights(args.qat))
-    floor_paths = export_floors(qat.fp32(), frame_lr, tmp, int8_formats, qat.kept_float)
-    records, limits, floors = [], {kind: {} for kind in LIMITS}, {}
+    int8_formats: dict[str, set] = {}
+    for card in map(read_card, files):
+        if card.precision == "int8":
+            int8_formats.setdefault(card.name, set()).add(card.format)
+    floor_paths = {}
+    for m in models:
+        if m.name in int8_formats:
+            qat = load_qat(resolve_weights(m.weights))
+            folder = tmp / f"floor-{len(floor_paths)}"
+            folder.mkdir()
+            floor_paths[m.name] = export_floors(qat.fp32(), frame_lr, folder, sorted(int8_formats[m.name]),
+                                                qat.kept_float)
+    records, limits, floors = [], {kind: {} for kind in LIMITS}, {name: {} for name in floor_paths}
     for threads in thread_counts:
-        cs = contenders(args, artifacts, threads)
+        cs = contenders(args, models, artifacts, threads)
         times = time_interleaved(cs, inputs, args.runs)
         for (kind, fmt, precision), path in limit_paths.items():
             _, tile, limit_gmacs, _, _ = LIMITS[kind]
             ms = tile_latency(artifact_runner(path, tile, threads), tile, max(5, args.runs // 2), 2)
             limits[kind][f"{fmt} {precision} {threads}t"] = round(limit_gmacs / (ms["median_ms"] / 1e3), 1)
-        for fmt, (path, skeleton) in floor_paths.items():  # the INT8 artifacts' floor: their convolutions alone
-            ms = tile_latency(artifact_runner(path, frame_lr, threads), frame_lr, max(5, args.runs // 2), 2)
-            floors[f"{fmt} int8 {threads}t"] = {"ms": round(ms["median_ms"], 1), "tile": list(frame_lr),
-                                                "convs": len(skeleton.convs), "float_convs": len(skeleton.float_convs),
-                                                "gmacs": round(skeleton.macs / 1e9, 3),
-                                                "gmacs_by_kind": {k: round(v / 1e9, 3)
-                                                                  for k, v in skeleton.macs_by_kind.items()}}
+        for name, paths in floor_paths.items():  # the INT8 artifacts' floor: their convolutions alone
+            for fmt, (path, skeleton) in paths.items():
+                ms = tile_latency(artifact_runner(path, frame_lr, threads), frame_lr, max(5, args.runs // 2), 2)
+                floors[name][f"{fmt} int8 {threads}t"] = {
+                    "ms": round(ms["median_ms"], 1), "tile": list(frame_lr), "convs": len(skeleton.convs),
+                    "float_convs": len(skeleton.float_convs), "gmacs": round(skeleton.macs / 1e9, 3),
+                    "gmacs_by_kind": {k: round(v / 1e9, 3) for k, v in skeleton.macs_by_kind.items()}}
         for c in cs:
             kind = "eager" if c.role in ("reference", "edge") else "artifact"
             rss = peak_memory(kind, str(c.path), threads)
@@ -263,6 +323,8 @@ def run_bench(args: BenchConfig, artifacts: Path, thread_counts: list[int], tmp:
                        "runs": len(ms), "peak_rss_mib": round(rss, 1), "size_kib": round(c.size_kib, 1),
                        "gmacs": round(gmacs[name], 3), "gmac_per_s": round(gmacs[name] / (median / 1e3), 1),
                        "psnr": c.psnr}
+                if c.model:
+                    rec |= {"model": c.model, "variant": c.variant}
                 lim = limits["dense"].get(f"{c.format} {c.precision} {threads}t")
                 if lim:
                     rec["pct_of_limit"] = round(100 * rec["gmac_per_s"] / lim, 1)
@@ -302,8 +364,8 @@ def browser_records(artifacts: Path, thread_counts: list[int], runs: int, accele
                         for _ in range(2):  # warm-up, as the native runs
                             used = page.upscale(frame_url, name)["accelerator"]
                     except PageError as e:
-                        if accelerator == "wasm":
-                            raise
+                        if accelerator == "wasm":  # the page's own runtime: every .tflite must run there
+                            raise PageError(f"the demo page could not run {name} on WASM: {e}") from None
                         refused.append({"file": name, "accelerator": accelerator, "error": str(e)})
                         continue
                     times["frame720p"] = [page.upscale(frame_url, name)["ms"] for _ in range(runs)]

@@ -101,7 +101,7 @@ def demo_export(weights: list[str], folder: Path, threads: int | None) -> DemoEx
     for name in weights:
         card = qat_card(resolve_weights(name))
         if card is None:
-            raise UserError(f"--weights {name}: the demo exports a QAT model (T-x4-qat, T-x2-qat)")
+            raise UserError(f"--weights {name}: the demo exports a QAT model (T-x4-qat, T-x4-int, T-x2-qat)")
         for tile in (photo_tile("tflite"), frame_tile(card.scale)):
             for precision in ("int8", "fp32"):
                 plans.append(ArtifactSet(name, ["tflite"], [precision], tile, DEFAULT_OVERLAP, folder, None, [],
