@@ -194,6 +194,20 @@ def bench(r: Records) -> str:
                    "% of runtime's limit (frame)", "peak RSS (MiB)", "size (KiB)"], rows))
 
 
+DEPLOY_BENCH = Path("docs") / "bench" / "deploy-models" / "bench.json"  # both deploy models in one bench run
+
+
+def deploy_bench(r: Records) -> str:
+    """The two deploy models side by side, as the report of their bench run gives them (bench_report.deploy_table)."""
+    from seemore_edge.pipelines.bench_report import deploy_table  # matplotlib and the profiler's names: on use only
+
+    payload = json.loads((r.repo / DEPLOY_BENCH).read_text())
+    cpu, recs = payload["cpu"], payload["records"]
+    dot = ", ".join(cpu["int8_dot_product"]) or "none"
+    return (f"{cpu['cpu']}, INT8 dot-product instructions: {dot}; median of {recs[0]['runs']} interleaved runs; "
+            f"`{DEPLOY_BENCH.as_posix()}`.\n\n" + "\n".join(deploy_table(payload)).rstrip() + "\n")
+
+
 # The tile sweeps, both on INT8 dot-product hosts: each format's photo tile (export.PHOTO_TILES) is what each chose (tests/test_bench.py).
 SWEEPS = ("tile_sweep.json", "tile_sweep_repeat.json")
 
@@ -326,7 +340,7 @@ TABLES: dict[str, Callable[[Records], str]] = {
     "headline": headline,
     "bicubic": bicubic, "reference-x4": lambda r: reference(r, 4), "reference-x2": lambda r: reference(r, 2),
     "edge": lambda r: edge(r, 4), "edge-x2": lambda r: edge(r, 2), "edge-int": lambda r: edge(r, 4, "int"),
-    "main-job-samples": main_job_samples, "bench": bench,
+    "main-job-samples": main_job_samples, "bench": bench, "bench-deploy": deploy_bench,
     "tile-sweep": tile_sweeps, "browser": browser}
 
 
