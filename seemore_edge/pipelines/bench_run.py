@@ -30,7 +30,7 @@ from seemore_edge.core.complexity import count_gmacs
 from seemore_edge.core.datasets import data_root, load_set
 from seemore_edge.core.errors import UserError
 from seemore_edge.core.imresize import imresize
-from seemore_edge.core.records import file_sha256
+from seemore_edge.core.records import ArtifactCard, read as read_record
 from seemore_edge.core.scoring import run_model
 from seemore_edge.core.tiling import (DEFAULT_OVERLAP, DEFAULT_TILE, Tile, chw_to_uint8, frame_tile, tile_text,
                                       upscale_tiled)
@@ -138,10 +138,10 @@ def scores(path: Path, card) -> dict | None:
     """{set: PSNR} of an artifact: a committed card's for the very same bytes (scored on the benchmark sets), else its
     own card's, else None."""
     recorded = RECORDED / f"{path.name}.json"
-    if recorded.is_file():
-        known = json.loads(recorded.read_text())
-        if known.get("sha256") == file_sha256(path) and known.get("psnr"):
-            return {s: v["psnr"] for s, v in known["psnr"].items()}
+    if recorded.is_file():  # the card's sha256 is the file's (read_card checked it)
+        known = read_record(recorded, ArtifactCard)
+        if known.sha256 == card.sha256 and known.psnr:
+            card = known
     return {s: v.psnr for s, v in card.psnr.items()} if card.psnr else None
 
 
