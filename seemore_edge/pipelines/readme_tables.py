@@ -340,6 +340,7 @@ TABLES: dict[str, Callable[[Records], str]] = {
     "headline": headline,
     "bicubic": bicubic, "reference-x4": lambda r: reference(r, 4), "reference-x2": lambda r: reference(r, 2),
     "edge": lambda r: edge(r, 4), "edge-x2": lambda r: edge(r, 2), "edge-int": lambda r: edge(r, 4, "int"),
+    "edge-int-x2": lambda r: edge(r, 2, "int"),
     "main-job-samples": main_job_samples, "bench": bench, "bench-deploy": deploy_bench,
     "tile-sweep": tile_sweeps, "browser": browser}
 
