@@ -208,6 +208,57 @@ def deploy_bench(r: Records) -> str:
             f"`{DEPLOY_BENCH.as_posix()}`.\n\n" + "\n".join(deploy_table(payload)).rstrip() + "\n")
 
 
+# Every deploy variant tried for issue 30, one row each: (scale, main job's record, what it is, the shipped model the
+# run became or None). The integer runs at x4 share one graph (ops and shapes), so the bench's timing of T-x4-int's
+# file is theirs too; the row says so.
+VARIANTS = ((4, "main_job_T-x4-qat.json", "faithful: LayerNorms, GELU, float residual stream", "T-x4-qat"),
+            (4, "main_job_T-x4-int-short.json", "integer form, shorter run", None),
+            (4, "main_job_T-x4-int.json", "integer form", "T-x4-int"),
+            (2, "main_job_T-x2-qat.json", "faithful, ends float", "T-x2-qat"),
+            (2, "main_job_T-x2-int.json", "integer form", "T-x2-int"))
+
+
+def variants(r: Records) -> str:
+    """The PSNR-vs-latency curve of the deploy variants: training, float ops of the INT8 frame files, the INT8 drop
+    against the reference (PyTorch; the shipped model's card where the run became one), and the 720p frame's median
+    in the deploy-model bench (INT8 over the faithful model's FP32 file of the runtime)."""
+    payload = json.loads((r.repo / DEPLOY_BENCH).read_text())
+    threads = max(rec["threads"] for rec in payload["records"])
+    frame = list(payload["frame_lr"])
+    files = {rec["contender"]: rec for rec in payload["records"]
+             if rec["input"] == "frame720p" and rec["threads"] == threads and rec.get("tile") == frame}
+    rows = []
+    for scale, record, what, shipped in VARIANTS:
+        job, ref = r.json(record), r.card(f"T-x{scale}").metrics.sets
+        trained = (f"{job['float_iters']} FP32 + {job['iters']} QAT" if job.get("variant") == "integer"
+                   else f"{job['iters']} QAT")
+        scores = r.card(shipped).metrics.sets if shipped else {s: v for s, v in job["rows"]["int8"].items()}
+        timed = shipped or ("T-x4-int" if scale == 4 and job.get("variant") == "integer" else None)
+        ops, ms = [], []
+        for fmt in ("pte", "tflite"):
+            name = f"{timed}-int8-{tile_text(frame)}.{fmt}" if timed else None
+            from_run = next((a.get("float_ops") for a in job["artifacts"] if a["file"].endswith(f"-int8-180x320.{fmt}")
+                             and a.get("float_ops") is not None), None)
+            audit = next((r.artifact(f).float_ops for f in (f"{shipped}-int8-{tile_text(frame)}.{fmt}",
+                                                              f"{shipped}-int8.{fmt}", f"tile256/{shipped}-int8.{fmt}")
+                          if shipped and (r.folder / "artifacts" / f"{f}.json").is_file()
+                          and r.artifact(f).float_ops is not None), None)
+            ops.append(str(from_run if from_run is not None else audit.total if audit else "-"))
+            rec, base = files.get(name), files.get(f"T-x{scale}-qat-fp32-{tile_text(frame)}.{fmt}")
+            ms.append(f"{rec['median_ms']:.0f} ({base['median_ms'] / rec['median_ms']:.2f}x)" if rec and base else "-")
+        same = " (`T-x4-int`'s graph)" if timed and not shipped else ""
+        rows.append([f"x{scale}", f"`{shipped}`" if shipped else "-", what, trained, " / ".join(ops),
+                     _drops(ref, scores), *(m + same if m != "-" else m for m in ms)])
+    cpu = payload["cpu"]
+    dot = ", ".join(cpu["int8_dot_product"]) or "none"
+    return (f"Drop: the reference minus INT8 in PyTorch (the shipped card; a run not shipped: its own Set5 / Set14). "
+            f"Frame: INT8 file of the {tile_text(frame)} tile, median ms of `{DEPLOY_BENCH.as_posix()}` ({cpu['cpu']}, "
+            f"INT8 dot-product instructions: {dot}, {threads} threads) and its ratio to the faithful model's FP32 file "
+            f"of that runtime; x2 was not benched.\n\n" +
+            table(["scale", "model", "variant", "iterations", "float ops, INT8 .pte / .tflite", "drop Set5 / Set14 / BSD100",
+                   "frame .pte ms", "frame .tflite ms"], rows))
+
+
 # The tile sweeps, both on INT8 dot-product hosts: each format's photo tile (export.PHOTO_TILES) is what each chose (tests/test_bench.py).
 SWEEPS = ("tile_sweep.json", "tile_sweep_repeat.json")
 
@@ -340,7 +391,7 @@ TABLES: dict[str, Callable[[Records], str]] = {
     "headline": headline,
     "bicubic": bicubic, "reference-x4": lambda r: reference(r, 4), "reference-x2": lambda r: reference(r, 2),
     "edge": lambda r: edge(r, 4), "edge-x2": lambda r: edge(r, 2), "edge-int": lambda r: edge(r, 4, "int"),
-    "edge-int-x2": lambda r: edge(r, 2, "int"),
+    "edge-int-x2": lambda r: edge(r, 2, "int"), "variants": variants,
     "main-job-samples": main_job_samples, "bench": bench, "bench-deploy": deploy_bench,
     "tile-sweep": tile_sweeps, "browser": browser}
 
