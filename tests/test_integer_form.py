@@ -144,10 +144,11 @@ def test_integer_tflite_has_float_ends_as_the_browser_needs(integer_export):
     assert exported["input"]["dtype"] == exported["output"]["dtype"] == "float32"
 
 
-@pytest.mark.parametrize("name,suffix", [("T-x4-int", "pte"), ("T-x4-int", "tflite"), ("T-x2-int", "tflite")])
+@pytest.mark.parametrize("name,suffix", [("T-x4-int", "pte"), ("T-x2-int", "tflite")])
 def test_shipped_integer_models_hold_no_float_op(tmp_path, name, suffix):
     """The shipped integer models themselves, exported as the export tool does: no float op between input and output.
-    At x2 the upsampler (the transposed conv the pixel shuffle becomes) has another stride, hence its own case."""
+    Each runtime once and each upsampler stride once (the pixel shuffle becomes a transposed conv of the scale's
+    stride); the tiny integer checkpoint above covers every runtime at every run, within CI's time."""
     from seemore_edge.core.checkpoints import resolve_weights
 
     qat = load_qat(resolve_weights(name))
