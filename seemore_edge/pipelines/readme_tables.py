@@ -202,9 +202,7 @@ def deploy_bench(r: Records) -> str:
     from seemore_edge.pipelines.bench_report import deploy_table  # matplotlib and the profiler's names: on use only
 
     payload = json.loads((r.repo / DEPLOY_BENCH).read_text())
-    cpu, recs = payload["cpu"], payload["records"]
-    dot = ", ".join(cpu["int8_dot_product"]) or "none"
-    return (f"{cpu['cpu']}, INT8 dot-product instructions: {dot}; median of {recs[0]['runs']} interleaved runs; "
+    return (f"{_host(payload['cpu'])}; median of {payload['records'][0]['runs']} interleaved runs; "
             f"`{DEPLOY_BENCH.as_posix()}`.\n\n" + "\n".join(deploy_table(payload)).rstrip() + "\n")
 
 
@@ -219,44 +217,51 @@ VARIANTS = ((4, "main_job_T-x4-qat.json", "faithful: LayerNorms, GELU, float res
 
 
 def variants(r: Records) -> str:
-    """The PSNR-vs-latency curve of the deploy variants: training, float ops of the INT8 frame files, the INT8 drop
-    against the reference (PyTorch; the shipped model's card where the run became one), and the 720p frame's median
-    in the deploy-model bench (INT8 over the faithful model's FP32 file of the runtime)."""
+    """The PSNR-vs-latency curve of the deploy variants: training, float ops of the INT8 files, the INT8 drop against
+    the reference (PyTorch; the shipped model's card where the run became one), and the 720p frame's median in the
+    deploy-model bench (INT8 over the faithful model's FP32 file of the runtime)."""
     payload = json.loads((r.repo / DEPLOY_BENCH).read_text())
     threads = max(rec["threads"] for rec in payload["records"])
-    frame = list(payload["frame_lr"])
-    files = {rec["contender"]: rec for rec in payload["records"]
-             if rec["input"] == "frame720p" and rec["threads"] == threads and rec.get("tile") == frame}
+    frame = tile_text(payload["frame_lr"])
+    files = {rec["contender"]: rec for rec in payload["records"] if rec["input"] == "frame720p"
+             and rec["threads"] == threads and rec.get("tile") == list(payload["frame_lr"])}
     rows = []
     for scale, record, what, shipped in VARIANTS:
         job, ref = r.json(record), r.card(f"T-x{scale}").metrics.sets
-        trained = (f"{job['float_iters']} FP32 + {job['iters']} QAT" if job.get("variant") == "integer"
-                   else f"{job['iters']} QAT")
-        scores = r.card(shipped).metrics.sets if shipped else {s: v for s, v in job["rows"]["int8"].items()}
-        timed = shipped or ("T-x4-int" if scale == 4 and job.get("variant") == "integer" else None)
+        integer = job.get("variant") == "integer"
+        trained = f"{job['float_iters']} FP32 + {job['iters']} QAT" if integer else f"{job['iters']} QAT"
+        scores = r.card(shipped).metrics.sets if shipped else job["rows"]["int8"]
+        timed = shipped or ("T-x4-int" if scale == 4 and integer else None)  # a shorter run of T-x4-int's graph
         ops, ms = [], []
         for fmt in ("pte", "tflite"):
-            name = f"{timed}-int8-{tile_text(frame)}.{fmt}" if timed else None
-            from_run = next((a.get("float_ops") for a in job["artifacts"] if a["file"].endswith(f"-int8-180x320.{fmt}")
-                             and a.get("float_ops") is not None), None)
-            audit = next((r.artifact(f).float_ops for f in (f"{shipped}-int8-{tile_text(frame)}.{fmt}",
-                                                              f"{shipped}-int8.{fmt}", f"tile256/{shipped}-int8.{fmt}")
-                          if shipped and (r.folder / "artifacts" / f"{f}.json").is_file()
-                          and r.artifact(f).float_ops is not None), None)
-            ops.append(str(from_run if from_run is not None else audit.total if audit else "-"))
-            rec, base = files.get(name), files.get(f"T-x{scale}-qat-fp32-{tile_text(frame)}.{fmt}")
-            ms.append(f"{rec['median_ms']:.0f} ({base['median_ms'] / rec['median_ms']:.2f}x)" if rec and base else "-")
-        same = " (`T-x4-int`'s graph)" if timed and not shipped else ""
+            ops.append(_float_ops(r, job, shipped, fmt, frame))
+            rec, base = files.get(f"{timed}-int8-{frame}.{fmt}"), files.get(f"T-x{scale}-qat-fp32-{frame}.{fmt}")
+            ms.append(f"{rec['median_ms']:.0f} ({base['median_ms'] / rec['median_ms']:.2f}x)"
+                      + (" (`T-x4-int`'s graph)" if not shipped else "") if rec and base else "-")
         rows.append([f"x{scale}", f"`{shipped}`" if shipped else "-", what, trained, " / ".join(ops),
-                     _drops(ref, scores), *(m + same if m != "-" else m for m in ms)])
-    cpu = payload["cpu"]
-    dot = ", ".join(cpu["int8_dot_product"]) or "none"
+                     _drops(ref, scores), *ms])
     return (f"Drop: the reference minus INT8 in PyTorch (the shipped card; a run not shipped: its own Set5 / Set14). "
-            f"Frame: INT8 file of the {tile_text(frame)} tile, median ms of `{DEPLOY_BENCH.as_posix()}` ({cpu['cpu']}, "
-            f"INT8 dot-product instructions: {dot}, {threads} threads) and its ratio to the faithful model's FP32 file "
-            f"of that runtime; x2 was not benched.\n\n" +
-            table(["scale", "model", "variant", "iterations", "float ops, INT8 .pte / .tflite", "drop Set5 / Set14 / BSD100",
-                   "frame .pte ms", "frame .tflite ms"], rows))
+            f"Frame: INT8 file of the {frame} tile, median ms of `{DEPLOY_BENCH.as_posix()}` ({_host(payload['cpu'])}, "
+            f"{threads} threads) and its ratio to the faithful model's FP32 file of that runtime; x2 was not benched."
+            f"\n\n" + table(["scale", "model", "variant", "iterations", "float ops, INT8 .pte / .tflite",
+                               "drop Set5 / Set14 / BSD100", "frame .pte ms", "frame .tflite ms"], rows))
+
+
+def _float_ops(r: Records, job: dict, shipped: str | None, fmt: str, frame: str) -> str:
+    """The audit of the run's own INT8 frame file, else of the shipped model's committed INT8 card (frame tile, then
+    the photo tiles); the op count does not depend on the tile."""
+    for a in job["artifacts"]:
+        if a["file"].endswith(f"-int8-{frame}.{fmt}") and a.get("float_ops") is not None:
+            return str(a["float_ops"])
+    for file in ((f"{shipped}-int8-{frame}.{fmt}", f"{shipped}-int8.{fmt}", f"tile256/{shipped}-int8.{fmt}")
+                 if shipped else ()):
+        if (r.folder / "artifacts" / f"{file}.json").is_file() and (audit := r.artifact(file).float_ops):
+            return str(audit.total)
+    return "-"
+
+
+def _host(cpu: dict) -> str:
+    return f"{cpu['cpu']}, INT8 dot-product instructions: {', '.join(cpu['int8_dot_product']) or 'none'}"
 
 
 # The tile sweeps, both on INT8 dot-product hosts: each format's photo tile (export.PHOTO_TILES) is what each chose (tests/test_bench.py).
