@@ -87,6 +87,16 @@ def test_main_job_makes_the_integer_variant(tiny_checkpoint, tmp_path, capsys, m
     from seemore_edge.core.scoring import evaluate_sets, model_upscaler
     int8 = evaluate_sets(model_upscaler(model.int8_model()), None, ["samples"], 4)["sets"]["samples"]["psnr"]
     assert abs(int8 - report["rows"]["int8"]["samples"]["psnr"]) < 1e-3
+    # A longer QAT on the same folder starts from the distilled model it holds: no second distillation.
+    distilled = {p.name: p.stat().st_mtime_ns for p in out.glob("control-*.ckpt")}
+    control_scores = (out / "scores_control.json").stat().st_mtime_ns
+    code, _, err = run_tool(qat, ["--weights", str(tiny_checkpoint), "--out", str(out), "--variant", "integer",
+                                  "--float-iters", "3", "--formats", "", "--iters", "6"] + ARGS[2:], capsys)
+    assert code == 0, err
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("control-*.ckpt")} == distilled
+    assert (out / "scores_control.json").stat().st_mtime_ns == control_scores
+    assert len(list(out.glob("qat-*.ckpt"))) == 2
+    assert load_qat(out / "qat.safetensors").card.training["trained_steps"] == 3 + 6
 
 
 def test_main_job_bad_input(tiny_checkpoint, tmp_path, capsys):

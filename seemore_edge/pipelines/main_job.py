@@ -117,11 +117,9 @@ def run_job(cfg: JobConfig, preset: str | None = None, scale: int | None = None)
         save_model(edge, out / "edge_fp32.safetensors", {"parent": ref_parent,
                                                          "details": {"expert_choice": choice, "stage_key": choice_key}})
 
-    tune_key = stage_key(choice_key, cfg.iters, cfg.batch, cfg.patch, cfg.lr,
-                         *(["float", *cfg.float_modules] if cfg.float_modules else []),
-                         *(["integer", float_iters(cfg)] if cfg.variant == "integer" else []))
-    control, control_log, qat_model, qat_log = finetune_stage(cfg, out, tune_key, reference, edge, images, choice,
-                                                               ref_parent)
+    control_key, tune_key = tuning_keys(cfg, choice_key)
+    control, control_log, qat_model, qat_log = finetune_stage(cfg, out, control_key, tune_key, reference, edge,
+                                                               images, choice, ref_parent)
     int8 = qat_model.int8()
     program = out / "qat_int8.pt2"
     if not made_under(program, tune_key):
@@ -136,7 +134,7 @@ def run_job(cfg: JobConfig, preset: str | None = None, scale: int | None = None)
     rows = {"bicubic": score("bicubic", bicubic_upscaler(scale), "bicubic"),
             "reference": score("reference", model_upscaler(reference), ref_parent.sha256),
             "edge": score("edge", model_upscaler(edge), choice_key),
-            "control": score("control", model_upscaler(control), tune_key),
+            "control": score("control", model_upscaler(control), control_key),
             "int8": score("int8", model_upscaler(int8), tune_key)}
     artifacts = export_stage(cfg, out, tune_key, qat_model, reference)
     report = make_report(cfg, ref_parent.name, reference, stats, choice, rows, control_log, qat_log, artifacts,
@@ -164,8 +162,22 @@ def float_iters(cfg: JobConfig) -> int:
     return cfg.iters if cfg.float_iters is None else cfg.float_iters
 
 
-def finetune_stage(cfg: JobConfig, out: Path, key: str, reference, edge, images, choice, ref_parent):
-    """The FP32 control and QAT, same data and schedule; their resumable states are named by ``key``.
+def tuning_keys(cfg: JobConfig, choice_key: str) -> tuple[str, str]:
+    """The keys of the FP32 stage and of QAT. The integer form's distillation does not depend on the QAT length, so
+    its key leaves ``--iters`` out: a longer QAT on a run folder starts from the distilled model it already holds
+    instead of distilling again. The faithful control runs ``--iters`` like QAT, so there the two keys are one."""
+    common = (cfg.batch, cfg.patch, cfg.lr, *(["float", *cfg.float_modules] if cfg.float_modules else []))
+    if cfg.variant == "integer":
+        control_key = stage_key(choice_key, *common, "integer", float_iters(cfg))
+        return control_key, stage_key(control_key, cfg.iters)
+    key = stage_key(choice_key, cfg.iters, *common)
+    return key, key
+
+
+def finetune_stage(cfg: JobConfig, out: Path, control_key: str, key: str, reference, edge, images, choice,
+                   ref_parent):
+    """The FP32 control and QAT, same data and schedule; their resumable states are named by ``control_key`` and
+    ``key`` (one key for the faithful model, see :func:`tuning_keys`).
 
     Faithful: both start from the edge model, so the two differ only in quantization. Integer: the FP32 stage is the
     integer form's distillation from the reference (its structure computes another function), and QAT starts from
@@ -174,12 +186,12 @@ def finetune_stage(cfg: JobConfig, out: Path, key: str, reference, edge, images,
     if cfg.variant == "integer":
         fit_on = torch.cat([batches[step][0] for step in range(CALIBRATION_BATCHES)])
         control = to_integer_form(edge, fit_on).train()
-        control_log = finetune(control, reference, batches, float_iters(cfg), cfg.lr, out / f"control-{key}.ckpt",
-                               "distil the FP32 integer form")
+        control_log = finetune(control, reference, batches, float_iters(cfg), cfg.lr,
+                               out / f"control-{control_key}.ckpt", "distil the FP32 integer form")
         start = copy.deepcopy(control)
     else:
         control = to_deploy_form(edge).train()
-        control_log = finetune(control, reference, batches, cfg.iters, cfg.lr, out / f"control-{key}.ckpt",
+        control_log = finetune(control, reference, batches, cfg.iters, cfg.lr, out / f"control-{control_key}.ckpt",
                                "fine-tune FP32 control")
         start = to_deploy_form(edge)
     control.eval()
