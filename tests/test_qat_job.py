@@ -89,6 +89,7 @@ def test_main_job_makes_the_integer_variant(tiny_checkpoint, tmp_path, capsys, m
     assert abs(int8 - report["rows"]["int8"]["samples"]["psnr"]) < 1e-3
     # A longer QAT on the same folder starts from the distilled model it holds: no second distillation.
     distilled = {p.name: p.stat().st_mtime_ns for p in out.glob("control-*.ckpt")}
+    assert len(distilled) == 1  # the distillation's checkpoint is there to be reused (an empty glob would prove nothing)
     control_scores = (out / "scores_control.json").stat().st_mtime_ns
     code, _, err = run_tool(qat, ["--weights", str(tiny_checkpoint), "--out", str(out), "--variant", "integer",
                                   "--float-iters", "3", "--formats", "", "--iters", "6"] + ARGS[2:], capsys)
