@@ -312,7 +312,8 @@ BROWSER_FILES = (("browser_T-x4-qat-int8.json", "T-x4-qat-int8.tflite"),
                   "tile256/T-x4-int-int8.tflite"),
                  ("browser_webgpu_T-x4-int-int8-180x320.json+browser_webgpu_T-x4-int-int8-180x320-BSD100.json",
                   "T-x4-int-int8-180x320.tflite"),
-                 ("browser_webgpu_T-x4-int-fp32-tile256.json", "tile256/T-x4-int-fp32.tflite"),
+                 ("browser_webgpu_T-x4-int-fp32-tile256.json+browser_webgpu_T-x4-int-fp32-tile256-BSD100.json",
+                  "tile256/T-x4-int-fp32.tflite"),
                  ("browser_webgpu_T-x4-int-fp32-180x320.json+browser_webgpu_T-x4-int-fp32-180x320-BSD100.json",
                   "T-x4-int-fp32-180x320.tflite"))
 
