@@ -294,28 +294,23 @@ def tile_sweeps(r: Records) -> str:
     return "\n".join(parts)
 
 
+def _webgpu(card: str) -> tuple[str, str]:
+    """A file scored on WebGPU by two commands, Set5/Set14 then BSD100 apart (half an hour alone on 2 cores), so the
+    record is the two joined; its names follow the card's (``tile256/X.tflite`` -> ``browser_webgpu_X-tile256``)."""
+    folder, _, name = card.removesuffix(".tflite").rpartition("/")
+    stem = f"browser_webgpu_{name}" + (f"-{folder}" if folder else "")
+    return f"{stem}.json+{stem}-BSD100.json", card
+
+
 # The files scored through the demo page: (record, card under docs/records/artifacts); a record may be several files
 # (joined by "+": the same file scored on more sets by a second command). WebGPU records ran on Chromium's software
 # adapter; a set not yet scored there shows as "-".
 BROWSER_FILES = (("browser_T-x4-qat-int8.json", "T-x4-qat-int8.tflite"),
                  ("browser_T-x4-qat-int8-tile256.json", "tile256/T-x4-qat-int8.tflite"),
                  ("browser_T-x4-qat-int8-180x320.json", "T-x4-qat-int8-180x320.tflite"),
-                 ("browser_webgpu_T-x4-qat-int8-tile256.json+browser_webgpu_T-x4-qat-int8-tile256-BSD100.json",
-                  "tile256/T-x4-qat-int8.tflite"),
-                 ("browser_webgpu_T-x4-qat-int8-180x320.json+browser_webgpu_T-x4-qat-int8-180x320-BSD100.json",
-                  "T-x4-qat-int8-180x320.tflite"),
-                 ("browser_webgpu_T-x4-qat-fp32-tile256.json+browser_webgpu_T-x4-qat-fp32-tile256-BSD100.json",
-                  "tile256/T-x4-qat-fp32.tflite"),
-                 ("browser_webgpu_T-x4-qat-fp32-180x320.json+browser_webgpu_T-x4-qat-fp32-180x320-BSD100.json",
-                  "T-x4-qat-fp32-180x320.tflite"),
-                 ("browser_webgpu_T-x4-int-int8-tile256.json+browser_webgpu_T-x4-int-int8-tile256-BSD100.json",
-                  "tile256/T-x4-int-int8.tflite"),
-                 ("browser_webgpu_T-x4-int-int8-180x320.json+browser_webgpu_T-x4-int-int8-180x320-BSD100.json",
-                  "T-x4-int-int8-180x320.tflite"),
-                 ("browser_webgpu_T-x4-int-fp32-tile256.json+browser_webgpu_T-x4-int-fp32-tile256-BSD100.json",
-                  "tile256/T-x4-int-fp32.tflite"),
-                 ("browser_webgpu_T-x4-int-fp32-180x320.json+browser_webgpu_T-x4-int-fp32-180x320-BSD100.json",
-                  "T-x4-int-fp32-180x320.tflite"))
+                 *(_webgpu(f"{tile}T-x4-{model}-{precision}{frame}.tflite")
+                   for model in ("qat", "int") for precision in ("int8", "fp32")
+                   for tile, frame in (("tile256/", ""), ("", "-180x320"))))
 
 
 def joined_record(r: Records, names: list[str]) -> dict:
